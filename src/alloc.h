@@ -1,0 +1,52 @@
+/* alloc.h -- the allocator indirection and a growable byte buffer.
+ *
+ * Every allocation in layerdb goes through an ldb_alloc, which wraps the
+ * user's layerdb_allocator (or the C library's) and counts the bytes it hands
+ * out, so layerdb_info can report memory without asking the allocator.
+ * alloc.c is the only file that may call malloc/realloc/free.
+ *
+ * LDB_INTERNAL marks functions shared between files but not exported from
+ * the shared library (hidden visibility), like Lua's LUAI_FUNC. */
+#ifndef LDB_ALLOC_H
+#define LDB_ALLOC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layerdb.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LDB_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define LDB_INTERNAL
+#endif
+
+typedef struct ldb_alloc {
+    layerdb_allocator fn;       /* fixed at open */
+    atomic_size_t live_bytes;   /* bytes requested and not freed (relaxed:
+                                   a statistic, never used for decisions) */
+} ldb_alloc;
+
+LDB_INTERNAL void ldb_alloc_init(ldb_alloc *a, const layerdb_allocator *user);
+/* Sizes are passed to free/realloc so the counter stays exact; callers
+ * always know them (entries, tables and buffers record their sizes). */
+LDB_INTERNAL void *ldb_malloc(ldb_alloc *a, size_t n);
+LDB_INTERNAL void *ldb_realloc(ldb_alloc *a, void *p, size_t old_n, size_t n);
+LDB_INTERNAL void ldb_free(ldb_alloc *a, void *p, size_t n);
+/* n * size, or SIZE_MAX when it overflows (so the allocation fails). */
+LDB_INTERNAL size_t ldb_mul_size(size_t n, size_t size);
+
+/* ---- Byte buffer ---- */
+typedef struct ldb_buf {
+    unsigned char *p; /* data, or NULL when cap == 0 */
+    size_t len;       /* bytes used */
+    size_t cap;       /* bytes allocated */
+} ldb_buf;
+
+/* Make room for 'extra' more bytes. Returns 0, or -1 on allocation failure
+ * (the buffer is unchanged). */
+LDB_INTERNAL int ldb_buf_reserve(ldb_alloc *a, ldb_buf *b, size_t extra);
+LDB_INTERNAL void ldb_buf_free(ldb_alloc *a, ldb_buf *b);
+
+#endif

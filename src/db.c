@@ -1,0 +1,395 @@
+/* db.c -- the public entry points: open, close, set, get, remove, errors.
+ *
+ * A handle owns: its allocator, the table (keyspace), and when it persists
+ * the file descriptor (holding the writer lock) and the writer thread.
+ * The entry points stay thin: check arguments, take db->lock, call the
+ * table and the writer, set the error message.
+ *
+ * Write path (set/remove): under db->lock, change the table and append the
+ * command to the writer, so the log order is the table order even with many
+ * threads. If the append fails (a sticky disk error, or no memory for the
+ * record) the table change is undone: a write that could not be logged is
+ * never visible. Under FSYNC_ALWAYS the caller then waits for its fsync
+ * outside db->lock, so other threads' writes join the same fsync.
+ *
+ * LOCKS: db->lock guards table, taken and errmsg. Order: db->lock, then the
+ * writer's lock (writer.c). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keyspace.h"
+#include "os.h"
+#include "recovery.h"
+#include "table.h"
+#include "writer.h"
+
+struct layerdb {
+    ldb_alloc alloc;          /* fixed at open */
+    pthread_mutex_t lock;     /* guards the fields marked (L) */
+    int lock_ready;           /* lock was initialised */
+    int open_failed;          /* holds only errmsg: every call is refused */
+    ldb_table table;          /* (L) */
+    ldb_entry *taken;         /* (L) last layerdb_take result, freed by the
+                                 next modifying call */
+    ldb_writer *writer;       /* NULL when not persisting */
+    int fd;                   /* -1 when no file is open */
+    int readonly;             /* writes refused */
+    int policy;               /* enum layerdb_fsync */
+    uint64_t dropped_bytes;   /* torn tail cut at open */
+    uint64_t replayed;        /* records replayed at open */
+    char path[1024];          /* for messages */
+    char errmsg[1400];        /* (L) last error */
+};
+
+static const char *const rc_text[] = {
+    "LAYERDB_OK: success",
+    "LAYERDB_NOTFOUND: no such key",
+    "LAYERDB_LOCKED: database file is in use by another writer",
+    "LAYERDB_CORRUPT: database file is damaged",
+    "LAYERDB_IOERR: input/output error",
+    "LAYERDB_NOMEM: out of memory",
+    "LAYERDB_INVALID: invalid argument",
+    "LAYERDB_NOTDB: not a layerdb file",
+    "LAYERDB_VERSION_MISMATCH: file format version not supported",
+    "LAYERDB_TOOBIG: key or value too large",
+    "LAYERDB_READONLY: database is read-only",
+    "LAYERDB_FULL: disk full",
+};
+
+const char *layerdb_strerror(int rc) {
+    if (rc < 0 || rc >= (int)(sizeof rc_text / sizeof rc_text[0])) return "unknown layerdb error code";
+    return rc_text[rc];
+}
+
+const char *layerdb_errmsg(const layerdb *db) {
+    return db ? db->errmsg : "out of memory";
+}
+
+/* Set the handle's message and return rc: return seterr(db, rc, ...). */
+static int seterr(layerdb *db, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void layerdb_options_init(layerdb_options *opts) {
+    memset(opts, 0, sizeof *opts);
+    opts->persistence = LAYERDB_PERSIST_ON;
+    opts->fsync = LAYERDB_FSYNC_EVERYSEC;
+    opts->max_pending_bytes = 64u * 1024 * 1024;
+}
+
+/* ---- Opening ---- */
+
+static int check_options(layerdb *db, const layerdb_options *o) {
+    if (o->persistence != LAYERDB_PERSIST_ON && o->persistence != LAYERDB_PERSIST_OFF)
+        return seterr(db, LAYERDB_INVALID, "invalid persistence option %d", o->persistence);
+    if (o->fsync < LAYERDB_FSYNC_EVERYSEC || o->fsync > LAYERDB_FSYNC_NO)
+        return seterr(db, LAYERDB_INVALID, "invalid fsync option %d", o->fsync);
+    int fns = !!o->alloc.malloc + !!o->alloc.realloc + !!o->alloc.free;
+    if (fns != 0 && fns != 3)
+        return seterr(db, LAYERDB_INVALID, "allocator needs all of malloc, realloc and free");
+    if (o->max_pending_bytes == 0)
+        return seterr(db, LAYERDB_INVALID, "max_pending_bytes must be positive");
+    return LAYERDB_OK;
+}
+
+static int lock_file(layerdb *db) {
+    long pid;
+    if (ldb_os_lock_writer(db->fd, &pid) == 0) return LAYERDB_OK;
+    if (errno != EWOULDBLOCK)
+        return seterr(db, LAYERDB_IOERR, "lock '%s': %s", db->path, strerror(errno));
+    if (pid > 0)
+        return seterr(db, LAYERDB_LOCKED, "database file '%s' is in use by process %ld", db->path, pid);
+    return seterr(db, LAYERDB_LOCKED, "database file '%s' is in use by another process", db->path);
+}
+
+/* Write a fresh header over an empty file or one cut short while being
+ * created; fsync the file and its directory so the name is durable too. */
+static int init_file(layerdb *db) {
+    unsigned char hdr[LDB_FILE_HEADER_SIZE];
+    ldb_logfmt_header_encode(hdr);
+    if (ldb_os_truncate(db->fd, 0) != 0 || ldb_os_pwrite_all(db->fd, hdr, sizeof hdr, 0) != 0 ||
+        ldb_os_sync(db->fd) != 0 || ldb_os_sync_dir(db->path) != 0) {
+        int err = errno;
+        return seterr(db, err == ENOSPC ? LAYERDB_FULL : LAYERDB_IOERR,
+                      "create '%s': %s", db->path, strerror(err));
+    }
+    return LAYERDB_OK;
+}
+
+/* Cut a torn tail and make everything replayed durable, so the writer's
+ * first SYNCED record can vouch for it. */
+static int settle_file(layerdb *db, const ldb_recovery *rec) {
+    if (rec->needs_init) return init_file(db);
+    if (rec->good_end < rec->file_size && ldb_os_truncate(db->fd, rec->good_end) != 0)
+        return seterr(db, LAYERDB_IOERR, "truncate '%s' to %llu bytes: %s", db->path,
+                      (unsigned long long)rec->good_end, strerror(errno));
+    if (ldb_os_sync(db->fd) != 0)
+        return seterr(db, LAYERDB_IOERR, "fsync '%s': %s", db->path, strerror(errno));
+    return LAYERDB_OK;
+}
+
+static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recovery *rec) {
+    ldb_writer_config cfg;
+    cfg.fd = db->fd;
+    cfg.path = db->path;
+    cfg.policy = o->fsync;
+    cfg.file_end = rec->needs_init ? LDB_FILE_HEADER_SIZE : rec->good_end;
+    cfg.marked_end = rec->marked_end > LDB_FILE_HEADER_SIZE ? rec->marked_end : LDB_FILE_HEADER_SIZE;
+    cfg.max_pending = o->max_pending_bytes;
+    return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
+}
+
+/* Open the file, lock it if we write, replay it, and start the writer. */
+static int open_file(layerdb *db, const char *path, const layerdb_options *o, int persist) {
+    int created;
+    if (strlen(path) >= sizeof db->path)
+        return seterr(db, LAYERDB_INVALID, "path is too long (%zu bytes)", strlen(path));
+    strcpy(db->path, path);
+    if (ldb_os_open(path, persist, persist, &db->fd, &created) != 0) {
+        if (errno == ENOENT && !persist && !o->readonly) return LAYERDB_OK; /* nothing to read */
+        return seterr(db, LAYERDB_IOERR, "open '%s': %s", path, strerror(errno));
+    }
+    int rc = persist ? lock_file(db) : LAYERDB_OK;
+    if (rc) return rc;
+    ldb_recovery rec;
+    rc = ldb_recover(db->fd, path, &db->alloc, o->repair, ldb_ks_replay, &db->table, &rec,
+                     db->errmsg, sizeof db->errmsg);
+    if (rc) return rc;
+    db->replayed = rec.records;
+    db->dropped_bytes = rec.needs_init ? 0 : rec.file_size - rec.good_end;
+    if (!persist) return LAYERDB_OK;
+    rc = settle_file(db, &rec);
+    return rc ? rc : start_writer(db, o, &rec);
+}
+
+/* Release everything but the handle itself and its message. */
+static void release(layerdb *db) {
+    ldb_entry_free(&db->alloc, db->taken);
+    db->taken = NULL;
+    ldb_table_free(&db->table);
+    ldb_os_close(db->fd);
+    db->fd = -1;
+}
+
+int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
+    layerdb_options defaults;
+    if (!out) return LAYERDB_INVALID;
+    if (!opts) { layerdb_options_init(&defaults); opts = &defaults; }
+    ldb_alloc alloc;
+    ldb_alloc_init(&alloc, &opts->alloc);
+    layerdb *db = ldb_malloc(&alloc, sizeof *db);
+    *out = db;
+    if (!db) return LAYERDB_NOMEM;
+    memset(db, 0, sizeof *db);
+    db->alloc = alloc;
+    db->fd = -1;
+    uint64_t seed;
+    ldb_os_random(&seed, sizeof seed);
+    ldb_table_init(&db->table, &db->alloc, seed);
+    int rc = check_options(db, opts);
+    if (rc == LAYERDB_OK && pthread_mutex_init(&db->lock, NULL) != 0)
+        rc = seterr(db, LAYERDB_NOMEM, "cannot create a mutex");
+    db->lock_ready = rc == LAYERDB_OK;
+    db->readonly = opts->readonly;
+    db->policy = opts->fsync;
+    int persist = path && opts->persistence == LAYERDB_PERSIST_ON && !opts->readonly;
+    if (rc == LAYERDB_OK && path) rc = open_file(db, path, opts, persist);
+    if (rc) {
+        release(db);
+        db->open_failed = 1;
+    }
+    return rc;
+}
+
+int layerdb_close(layerdb *db) {
+    if (!db) return LAYERDB_OK;
+    int rc = LAYERDB_OK;
+    if (db->writer) rc = ldb_writer_stop(db->writer, db->errmsg, sizeof db->errmsg);
+    db->writer = NULL;
+    release(db);
+    if (db->lock_ready) pthread_mutex_destroy(&db->lock);
+    ldb_alloc alloc = db->alloc;
+    ldb_free(&alloc, db, sizeof *db);
+    return rc;
+}
+
+/* ---- Argument checks ---- */
+
+static int check_handle(layerdb *db) {
+    if (!db) return LAYERDB_INVALID;
+    if (db->open_failed)
+        return seterr(db, LAYERDB_INVALID, "handle is not open (layerdb_open failed)");
+    return LAYERDB_OK;
+}
+
+static int check_key(layerdb *db, const void *key, size_t klen) {
+    int rc = check_handle(db);
+    if (rc) return rc;
+    if (!key && klen) return seterr(db, LAYERDB_INVALID, "key is NULL with length %zu", klen);
+    if (klen > LAYERDB_MAX_KEY)
+        return seterr(db, LAYERDB_TOOBIG, "key of %zu bytes is over the limit of %u bytes", klen,
+                      LAYERDB_MAX_KEY);
+    return LAYERDB_OK;
+}
+
+static int check_write(layerdb *db, const void *key, size_t klen) {
+    int rc = check_key(db, key, klen);
+    if (rc) return rc;
+    if (db->readonly) return seterr(db, LAYERDB_READONLY, "database '%s' is open read-only", db->path);
+    return LAYERDB_OK;
+}
+
+/* ---- Writing ---- */
+
+/* Log a command (db->lock held). *end gets the record's end offset, 0
+ * without persistence. */
+static int log_command(layerdb *db, size_t argc, const ldb_slice *argv, uint64_t *end) {
+    *end = 0;
+    if (!db->writer) return LAYERDB_OK;
+    return ldb_writer_append(db->writer, argc, argv, end, db->errmsg, sizeof db->errmsg);
+}
+
+/* Under FSYNC_ALWAYS, wait (without db->lock) for the record's fsync. */
+static int wait_durable(layerdb *db, uint64_t end) {
+    if (!db->writer || db->policy != LAYERDB_FSYNC_ALWAYS || end == 0) return LAYERDB_OK;
+    char msg[sizeof db->errmsg];
+    int rc = ldb_writer_wait_synced(db->writer, end, msg, sizeof msg);
+    if (rc) {
+        pthread_mutex_lock(&db->lock);
+        seterr(db, rc, "%s", msg);
+        pthread_mutex_unlock(&db->lock);
+    }
+    return rc;
+}
+
+static void drop_taken(layerdb *db) {
+    ldb_entry_free(&db->alloc, db->taken);
+    db->taken = NULL;
+}
+
+int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size_t vlen) {
+    int rc = check_write(db, key, klen);
+    if (rc) return rc;
+    if (!val && vlen) return seterr(db, LAYERDB_INVALID, "value is NULL with length %zu", vlen);
+    if (vlen > LAYERDB_MAX_VALUE)
+        return seterr(db, LAYERDB_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vlen,
+                      LAYERDB_MAX_VALUE);
+    ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {key, klen}, {val, vlen}};
+    uint64_t end;
+    ldb_entry *replaced;
+    pthread_mutex_lock(&db->lock);
+    drop_taken(db);
+    rc = ldb_ks_set(&db->table, key, klen, val, vlen, &replaced);
+    if (rc) seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
+    if (rc == LAYERDB_OK && (rc = log_command(db, 3, argv, &end)) != LAYERDB_OK)
+        ldb_ks_undo_set(&db->table, key, klen, replaced); /* never visible unlogged */
+    else if (rc == LAYERDB_OK)
+        ldb_entry_free(&db->alloc, replaced);
+    pthread_mutex_unlock(&db->lock);
+    return rc ? rc : wait_durable(db, end);
+}
+
+/* Remove key; with 'keep', hand the entry to db->taken. */
+static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, const void **val,
+                          size_t *vlen) {
+    int rc = check_write(db, key, klen);
+    if (rc) return rc;
+    ldb_slice argv[2] = {{(const unsigned char *)"DEL", 3}, {key, klen}};
+    uint64_t end = 0;
+    pthread_mutex_lock(&db->lock);
+    drop_taken(db);
+    if (!ldb_table_find(&db->table, key, klen)) {
+        rc = LAYERDB_NOTFOUND;
+    } else if ((rc = log_command(db, 2, argv, &end)) == LAYERDB_OK) {
+        ldb_entry *e = ldb_table_remove(&db->table, key, klen);
+        if (keep) {
+            ldb_entry_view v;
+            ldb_entry_decode(e, &v);
+            if (val) *val = v.val;
+            if (vlen) *vlen = v.vlen;
+            db->taken = e;
+        } else {
+            ldb_entry_free(&db->alloc, e);
+        }
+    }
+    pthread_mutex_unlock(&db->lock);
+    return rc ? rc : wait_durable(db, end);
+}
+
+int layerdb_remove(layerdb *db, const void *key, size_t klen) {
+    return remove_generic(db, key, klen, 0, NULL, NULL);
+}
+
+int layerdb_take(layerdb *db, const void *key, size_t klen, const void **val, size_t *vlen) {
+    return remove_generic(db, key, klen, 1, val, vlen);
+}
+
+int layerdb_flush(layerdb *db) {
+    int rc = check_handle(db);
+    if (rc || !db->writer) return rc;
+    char msg[sizeof db->errmsg];
+    rc = ldb_writer_flush(db->writer, msg, sizeof msg);
+    if (rc) {
+        pthread_mutex_lock(&db->lock);
+        seterr(db, rc, "%s", msg);
+        pthread_mutex_unlock(&db->lock);
+    }
+    return rc;
+}
+
+/* ---- Reading ---- */
+
+int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val, size_t *vlen) {
+    int rc = check_key(db, key, klen);
+    if (rc) return rc;
+    pthread_mutex_lock(&db->lock);
+    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
+    if (e) {
+        ldb_entry_view v;
+        ldb_entry_decode(e, &v);
+        if (val) *val = v.val;
+        if (vlen) *vlen = v.vlen;
+    }
+    pthread_mutex_unlock(&db->lock);
+    return e ? LAYERDB_OK : LAYERDB_NOTFOUND;
+}
+
+int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_t cap,
+                     size_t *vlen) {
+    int rc = check_key(db, key, klen);
+    if (rc) return rc;
+    if (!buf && cap) return seterr(db, LAYERDB_INVALID, "buffer is NULL with capacity %zu", cap);
+    pthread_mutex_lock(&db->lock);
+    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
+    if (e) {
+        ldb_entry_view v;
+        ldb_entry_decode(e, &v);
+        if (cap) memcpy(buf, v.val, v.vlen < cap ? v.vlen : cap);
+        if (vlen) *vlen = v.vlen;
+    }
+    pthread_mutex_unlock(&db->lock);
+    return e ? LAYERDB_OK : LAYERDB_NOTFOUND;
+}
+
+int layerdb_info_get(layerdb *db, layerdb_info *info) {
+    int rc = check_handle(db);
+    if (rc) return rc;
+    if (!info) return seterr(db, LAYERDB_INVALID, "info is NULL");
+    memset(info, 0, sizeof *info);
+    pthread_mutex_lock(&db->lock);
+    info->keys = db->table.count;
+    pthread_mutex_unlock(&db->lock);
+    info->memory_bytes = atomic_load_explicit(&db->alloc.live_bytes, memory_order_relaxed);
+    info->dropped_bytes = db->dropped_bytes;
+    info->replayed_records = db->replayed;
+    info->persistent = db->writer != NULL;
+    if (db->writer) ldb_writer_stats(db->writer, &info->log_bytes, &info->synced_bytes);
+    return LAYERDB_OK;
+}

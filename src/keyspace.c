@@ -1,0 +1,55 @@
+/* keyspace.c -- the write commands (SET, DEL) applied to the table.
+ * Used by db.c for live writes and by recovery for replay, so both paths
+ * change the table in exactly the same way. */
+#include <stdio.h>
+#include <string.h>
+
+#include "keyspace.h"
+
+int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val, size_t vlen,
+               ldb_entry **replaced) {
+    ldb_entry *e = ldb_entry_create_string(t->alloc, key, klen, val, vlen);
+    if (!e) return LAYERDB_NOMEM;
+    if (ldb_table_put(t, e, replaced) != 0) {
+        ldb_entry_free(t->alloc, e);
+        return LAYERDB_NOMEM;
+    }
+    return LAYERDB_OK;
+}
+
+void ldb_ks_undo_set(ldb_table *t, const void *key, size_t klen, ldb_entry *replaced) {
+    ldb_entry *fresh;
+    if (replaced) {
+        /* The key is in the table, so this swaps a pointer: no allocation. */
+        (void)ldb_table_put(t, replaced, &fresh);
+    } else {
+        fresh = ldb_table_remove(t, key, klen);
+    }
+    ldb_entry_free(t->alloc, fresh);
+}
+
+static int is_command(const ldb_slice *name, const char *want) {
+    size_t n = strlen(want);
+    return name->len == n && memcmp(name->p, want, n) == 0;
+}
+
+int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv, char *msg,
+                  size_t cap) {
+    ldb_table *t = ud;
+    if (is_command(&argv[0], "SET") && argc == 3) {
+        if (dry_run) return LAYERDB_OK;
+        ldb_entry *old;
+        int rc = ldb_ks_set(t, argv[1].p, argv[1].len, argv[2].p, argv[2].len, &old);
+        if (rc == LAYERDB_OK) ldb_entry_free(t->alloc, old);
+        return rc;
+    }
+    if (is_command(&argv[0], "DEL") && argc >= 2) {
+        for (size_t i = 1; !dry_run && i < argc; i++)
+            ldb_entry_free(t->alloc, ldb_table_remove(t, argv[i].p, argv[i].len));
+        return LAYERDB_OK;
+    }
+    int n = argv[0].len > 32 ? 32 : (int)argv[0].len;
+    snprintf(msg, cap, "unknown command '%.*s' with %zu arguments", n, (const char *)argv[0].p,
+             argc - 1);
+    return LAYERDB_CORRUPT;
+}

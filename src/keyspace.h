@@ -1,0 +1,28 @@
+/* keyspace.h -- the write commands, shared by live calls and log replay.
+ *
+ * Every change to the table is a command (an argv of byte strings) so the
+ * log needs one record format for every write: layerdb_set logs
+ * "SET key value", layerdb_remove logs "DEL key", and replay feeds the same
+ * argv back through ldb_ks_replay. Later data types add commands here (and
+ * in a command table), not record formats. */
+#ifndef LDB_KEYSPACE_H
+#define LDB_KEYSPACE_H
+
+#include "log_format.h"
+#include "table.h"
+
+/* Put key = val into t. On LAYERDB_OK the replaced entry (or NULL) is in
+ * *replaced, still allocated, so the caller can undo (ldb_ks_undo_set) or
+ * free it. Returns LAYERDB_NOMEM with t unchanged. */
+LDB_INTERNAL int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val,
+                            size_t vlen, ldb_entry **replaced);
+/* Undo ldb_ks_set: restore 'replaced' (or remove the key) and free the new
+ * entry. Cannot fail. */
+LDB_INTERNAL void ldb_ks_undo_set(ldb_table *t, const void *key, size_t klen,
+                                  ldb_entry *replaced);
+
+/* ldb_replay_fn for recovery: ud is the ldb_table. Knows SET and DEL. */
+LDB_INTERNAL int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv,
+                               char *msg, size_t msg_cap);
+
+#endif

@@ -1,0 +1,79 @@
+/* log_format.h -- the bytes of a layerdb log file (doc/log-format.md).
+ *
+ * A 32-byte file header, then records. Each record is a 16-byte frame
+ * header (body length, a check of the length, an XXH3 checksum of the body)
+ * and a body whose first byte is its type:
+ *   COMMANDS  one or more write commands, each an argv of byte strings, as
+ *             Redis's AOF logs them; replay applies a record all-or-nothing.
+ *   SYNCED    "every byte before offset N was fsynced": lets recovery tell
+ *             a torn tail (after the last fsync) from damage before it.
+ * Encoding appends to an ldb_buf; decoding never trusts the bytes. */
+#ifndef LDB_LOG_FORMAT_H
+#define LDB_LOG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+
+#define LDB_FILE_HEADER_SIZE 32
+#define LDB_FORMAT_VERSION 1
+#define LDB_FRAME_SIZE 16
+#define LDB_MAX_BODY 0x7fffffffu /* 2 GiB - 1: two 512 MiB args fit */
+
+enum ldb_record_type { LDB_REC_COMMANDS = 1, LDB_REC_SYNCED = 2 };
+
+typedef struct ldb_slice {
+    const unsigned char *p;
+    size_t len;
+} ldb_slice;
+
+/* ---- File header ---- */
+LDB_INTERNAL void ldb_logfmt_header_encode(unsigned char out[LDB_FILE_HEADER_SIZE]);
+/* 0 = valid; LAYERDB_NOTDB (bad magic or checksum); LAYERDB_VERSION_MISMATCH. */
+LDB_INTERNAL int ldb_logfmt_header_check(const unsigned char *hdr, size_t n);
+/* 1 if the n bytes are a prefix of what ldb_logfmt_header_encode writes:
+ * what a crash while creating the file leaves behind. */
+LDB_INTERNAL int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n);
+
+/* ---- Encoding ---- */
+/* Bytes one COMMANDS record with a single command takes, frame included;
+ * SIZE_MAX if the body would exceed LDB_MAX_BODY. */
+LDB_INTERNAL size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv);
+/* Append a COMMANDS record with one command. The buffer must have room for
+ * ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
+LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv);
+#define LDB_SYNCED_RECORD_SIZE (LDB_FRAME_SIZE + 1 + 8)
+LDB_INTERNAL void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE],
+                                           uint64_t synced_end);
+
+/* ---- Decoding ---- */
+/* Check a frame header at the start of 'frame' (LDB_FRAME_SIZE bytes): on
+ * success returns 0 and sets *body_len; -1 if the length check fails. */
+LDB_INTERNAL int ldb_logfmt_frame_check(const unsigned char *frame, uint32_t *body_len);
+/* 0 if the body matches the frame's checksum. */
+LDB_INTERNAL int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
+                                       uint32_t body_len);
+
+/* Walks the commands of a COMMANDS body. */
+typedef struct ldb_cmd_reader {
+    const unsigned char *p;   /* next byte */
+    const unsigned char *end; /* end of the body */
+    uint64_t left;            /* commands not yet read */
+} ldb_cmd_reader;
+
+/* Validate a whole COMMANDS body (type byte included): every length inside
+ * the body, at least one command, no trailing bytes. Returns 0 and sets
+ * *max_argc (the largest argc, for sizing an argv array), or -1. */
+LDB_INTERNAL int ldb_logfmt_commands_validate(const unsigned char *body, size_t len,
+                                              size_t *max_argc);
+/* Start reading a body that ldb_logfmt_commands_validate accepted. */
+LDB_INTERNAL void ldb_logfmt_commands_begin(ldb_cmd_reader *r, const unsigned char *body,
+                                            size_t len);
+/* Next command into argv (room for max_argc); returns 1, or 0 at the end. */
+LDB_INTERNAL int ldb_logfmt_commands_next(ldb_cmd_reader *r, ldb_slice *argv, size_t *argc);
+/* The offset in a valid SYNCED body, or -1 if the body is malformed. */
+LDB_INTERNAL int ldb_logfmt_synced_decode(const unsigned char *body, size_t len,
+                                          uint64_t *synced_end);
+
+#endif

@@ -1,0 +1,55 @@
+/* os.h -- every system call layerdb makes, behind one small interface.
+ *
+ * Functions return 0 on success and -1 on failure with errno set (saved
+ * before anything else could change it), so callers can build messages with
+ * strerror(errno). Reads and writes loop over short transfers and EINTR.
+ *
+ * In test builds (LAYERDB_FAULTS) a fault plan can make the Nth write, fsync
+ * or read fail with a chosen errno, or write only part of its bytes, the way
+ * SQLite's aSyscall[] table serves fault injection. */
+#ifndef LDB_OS_H
+#define LDB_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "alloc.h"
+
+/* Open for reading and writing, creating if asked; *created tells whether
+ * this call created the file. */
+LDB_INTERNAL int ldb_os_open(const char *path, int writable, int create, int *fd,
+                             int *created);
+LDB_INTERNAL void ldb_os_close(int fd);
+LDB_INTERNAL int ldb_os_size(int fd, uint64_t *size);
+LDB_INTERNAL int ldb_os_pread_all(int fd, void *buf, size_t n, uint64_t off,
+                                  size_t *got);
+LDB_INTERNAL int ldb_os_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+LDB_INTERNAL int ldb_os_sync(int fd);
+LDB_INTERNAL int ldb_os_truncate(int fd, uint64_t size);
+/* fsync the directory holding 'path', so a new file's name is durable. */
+LDB_INTERNAL int ldb_os_sync_dir(const char *path);
+
+/* Take the single-writer lock on an open file without waiting. Returns 0,
+ * or -1 with errno EWOULDBLOCK when another handle holds it; then *holder_pid
+ * is the holder's pid, or 0 if unknown, or getpid() for this process. */
+LDB_INTERNAL int ldb_os_lock_writer(int fd, long *holder_pid);
+
+/* Fill buf with unpredictable bytes (getrandom, falling back to a mix of
+ * clock, pid and addresses). Never fails. */
+LDB_INTERNAL void ldb_os_random(void *buf, size_t n);
+
+/* Monotonic clock in milliseconds. */
+LDB_INTERNAL uint64_t ldb_os_now_ms(void);
+
+#ifdef LAYERDB_FAULTS
+/* ---- Fault injection (test builds only) ---- */
+enum ldb_fault_op { LDB_FAULT_WRITE, LDB_FAULT_SYNC, LDB_FAULT_READ, LDB_FAULT_NOPS };
+/* The 'nth' call (1 = the next one) of 'op' from now fails with 'err'; with
+ * short_bytes > 0 a write instead writes that many bytes and then fails.
+ * nth == 0 clears the plan for op. Counts are process-wide, so a test
+ * plans faults for one handle at a time. */
+LDB_INTERNAL void ldb_fault_plan(int op, long nth, int err, size_t short_bytes);
+#endif
+
+#endif

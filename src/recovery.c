@@ -1,0 +1,237 @@
+/* recovery.c -- replay a log at open: torn-tail truncation, damage report.
+ *
+ * The file is read front to back in chunks; each valid record is applied
+ * as it is read. The first frame that fails (bad length check, body past
+ * the end of the file, bad checksum) is at offset B. Then:
+ *  - If some valid SYNCED record after B vouches for an offset past B, the
+ *    bytes at B were fsynced once and are now damaged: LAYERDB_CORRUPT
+ *    naming B (or, with repair, truncate at B).
+ *  - Otherwise B lies after the last fsync: a torn tail, as a crash or power
+ *    loss leaves it (a cut record, garbage or zeros, even pages written out
+ *    of order). Everything from B on is dropped and the open succeeds.
+ * A record whose checksum is right but whose content is not understood is
+ * damage, not a tear: LAYERDB_CORRUPT.
+ *
+ * Finding records after B cannot trust any length, so the scan tries every
+ * offset; the 4-byte length check rejects almost all of them at once, so a
+ * garbage tail of N bytes costs O(N), not O(N * record size). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "os.h"
+#include "recovery.h"
+
+#define CHUNK (1024 * 1024)
+
+/* ---- Chunked reader ---- */
+
+typedef struct reader {
+    int fd;
+    ldb_alloc *alloc;
+    uint64_t size;        /* file size */
+    unsigned char *buf;   /* holds [buf_off, buf_off + buf_len) */
+    size_t cap;
+    uint64_t buf_off;
+    size_t buf_len;
+} reader;
+
+enum { READ_OK = 0, READ_EOF = 1, READ_ERR = 2, READ_NOMEM = 3 };
+
+/* Make [off, off + n) of the file available at *out. */
+static int reader_get(reader *r, uint64_t off, size_t n, const unsigned char **out) {
+    if (off > r->size || n > r->size - off) return READ_EOF;
+    if (off >= r->buf_off && off + n <= r->buf_off + r->buf_len) {
+        *out = r->buf + (off - r->buf_off);
+        return READ_OK;
+    }
+    size_t want = n > CHUNK ? n : CHUNK;
+    if (want > r->cap) {
+        unsigned char *p = ldb_realloc(r->alloc, r->buf, r->cap, want);
+        if (!p) return READ_NOMEM;
+        r->buf = p;
+        r->cap = want;
+    }
+    uint64_t left = r->size - off;
+    size_t len = left < r->cap ? (size_t)left : r->cap, got;
+    r->buf_len = 0;
+    if (ldb_os_pread_all(r->fd, r->buf, len, off, &got) != 0) return READ_ERR;
+    r->buf_off = off;
+    r->buf_len = got;
+    if (got < n) return READ_EOF; /* the file shrank under us */
+    *out = r->buf;
+    return READ_OK;
+}
+
+/* ---- Records ---- */
+
+enum { FRAME_OK, FRAME_BAD, FRAME_TORN, FRAME_IOERR, FRAME_NOMEM };
+
+/* Read and verify the record at off: body and its length on FRAME_OK. */
+static int read_record(reader *r, uint64_t off, const unsigned char **body, uint32_t *len) {
+    const unsigned char *frame;
+    int rc = reader_get(r, off, LDB_FRAME_SIZE, &frame);
+    if (rc == READ_EOF) return FRAME_TORN;
+    if (rc != READ_OK) return rc == READ_NOMEM ? FRAME_NOMEM : FRAME_IOERR;
+    if (ldb_logfmt_frame_check(frame, len) != 0) return FRAME_BAD;
+    unsigned char saved[LDB_FRAME_SIZE]; /* the next read may move the buffer */
+    memcpy(saved, frame, sizeof saved);
+    rc = reader_get(r, off + LDB_FRAME_SIZE, *len, body);
+    if (rc == READ_EOF) return FRAME_TORN;
+    if (rc != READ_OK) return rc == READ_NOMEM ? FRAME_NOMEM : FRAME_IOERR;
+    return ldb_logfmt_body_check(saved, *body, *len) == 0 ? FRAME_OK : FRAME_BAD;
+}
+
+typedef struct replay_ctx {
+    ldb_replay_fn fn;
+    void *ud;
+    ldb_alloc *alloc;
+    ldb_slice *argv;   /* scratch, argv_cap entries */
+    size_t argv_cap;
+} replay_ctx;
+
+static int grow_argv(replay_ctx *c, size_t need) {
+    if (need <= c->argv_cap) return 0;
+    size_t bytes = ldb_mul_size(need, sizeof *c->argv);
+    ldb_slice *p = ldb_realloc(c->alloc, c->argv, c->argv_cap * sizeof *c->argv, bytes);
+    if (!p) return -1;
+    c->argv = p;
+    c->argv_cap = need;
+    return 0;
+}
+
+/* Apply one COMMANDS body: all commands checked first, then applied. */
+static int apply_commands(replay_ctx *c, const unsigned char *body, size_t len, char *msg,
+                          size_t cap) {
+    size_t max_argc, argc;
+    if (ldb_logfmt_commands_validate(body, len, &max_argc) != 0) return LAYERDB_CORRUPT;
+    if (grow_argv(c, max_argc) != 0) return LAYERDB_NOMEM;
+    for (int dry = 1; dry >= 0; dry--) {
+        ldb_cmd_reader cr;
+        ldb_logfmt_commands_begin(&cr, body, len);
+        while (ldb_logfmt_commands_next(&cr, c->argv, &argc)) {
+            int rc = c->fn(c->ud, dry, argc, c->argv, msg, cap);
+            if (rc) return rc;
+        }
+    }
+    return LAYERDB_OK;
+}
+
+/* ---- After a bad frame: torn tail or damage? ---- */
+
+/* The largest offset vouched for by a valid SYNCED record after 'bad'. */
+static int max_mark_after(reader *r, uint64_t bad, uint64_t *mark) {
+    *mark = 0;
+    uint64_t off = bad + 1;
+    while (off + LDB_FRAME_SIZE <= r->size) {
+        const unsigned char *body;
+        uint32_t len;
+        int rc = read_record(r, off, &body, &len);
+        if (rc == FRAME_IOERR) return LAYERDB_IOERR;
+        if (rc == FRAME_NOMEM) return LAYERDB_NOMEM;
+        if (rc != FRAME_OK) { off++; continue; }
+        uint64_t synced;
+        if (ldb_logfmt_synced_decode(body, len, &synced) == 0 && synced > *mark) *mark = synced;
+        off += LDB_FRAME_SIZE + len; /* a real record: follow the chain */
+    }
+    return LAYERDB_OK;
+}
+
+static int corrupt(const char *path, uint64_t off, const char *what, char *msg, size_t cap) {
+    snprintf(msg, cap,
+             "'%s': %s in record at offset %llu (the file is damaged before its tail; "
+             "open with the repair option to truncate it there)",
+             path, what, (unsigned long long)off);
+    return LAYERDB_CORRUPT;
+}
+
+static int io_error(const char *path, uint64_t off, char *msg, size_t cap) {
+    snprintf(msg, cap, "read '%s' at offset %llu: %s", path, (unsigned long long)off,
+             strerror(errno));
+    return LAYERDB_IOERR;
+}
+
+/* Decide what a bad frame at 'bad' means; sets rec->good_end. */
+static int judge_bad_frame(reader *r, const char *path, uint64_t bad, int repair,
+                           ldb_recovery *rec, char *msg, size_t cap) {
+    uint64_t mark;
+    int rc = max_mark_after(r, bad, &mark);
+    if (rc == LAYERDB_IOERR) return io_error(path, bad, msg, cap);
+    if (rc) { snprintf(msg, cap, "out of memory reading '%s'", path); return rc; }
+    rec->good_end = bad;
+    if (mark > bad) {
+        if (!repair) return corrupt(path, bad, "bad checksum", msg, cap);
+        rec->repaired = 1;
+    }
+    return LAYERDB_OK;
+}
+
+/* ---- The replay loop ---- */
+
+static int check_header(reader *r, const char *path, ldb_recovery *rec, char *msg, size_t cap) {
+    const unsigned char *hdr;
+    size_t n = r->size < LDB_FILE_HEADER_SIZE ? (size_t)r->size : LDB_FILE_HEADER_SIZE;
+    int rc = n ? reader_get(r, 0, n, &hdr) : READ_OK;
+    if (rc == READ_ERR) return io_error(path, 0, msg, cap);
+    if (rc == READ_NOMEM) { snprintf(msg, cap, "out of memory reading '%s'", path); return LAYERDB_NOMEM; }
+    if (n < LDB_FILE_HEADER_SIZE && (n == 0 || ldb_logfmt_header_is_prefix(hdr, n))) {
+        rec->needs_init = 1; /* a crash while the header was being written */
+        return LAYERDB_OK;
+    }
+    rc = ldb_logfmt_header_check(hdr, n);
+    if (rc == LAYERDB_NOTDB)
+        snprintf(msg, cap, "'%s' is not a layerdb file (bad header)", path);
+    else if (rc == LAYERDB_VERSION_MISMATCH)
+        snprintf(msg, cap, "'%s' was written by a newer layerdb (format version not supported)", path);
+    return rc;
+}
+
+static int replay_records(reader *r, replay_ctx *c, const char *path, int repair,
+                          ldb_recovery *rec, char *msg, size_t cap) {
+    uint64_t off = LDB_FILE_HEADER_SIZE;
+    while (off < r->size) {
+        const unsigned char *body;
+        uint32_t len;
+        int rc = read_record(r, off, &body, &len);
+        if (rc == FRAME_IOERR) return io_error(path, off, msg, cap);
+        if (rc == FRAME_NOMEM) { snprintf(msg, cap, "out of memory reading '%s'", path); return LAYERDB_NOMEM; }
+        if (rc != FRAME_OK) return judge_bad_frame(r, path, off, repair, rec, msg, cap);
+        uint64_t synced;
+        if (body[0] == LDB_REC_SYNCED && ldb_logfmt_synced_decode(body, len, &synced) == 0) {
+            if (synced > rec->marked_end) rec->marked_end = synced;
+        } else {
+            char why[256] = "malformed commands";
+            rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why)
+                                              : LAYERDB_CORRUPT;
+            if (rc == LAYERDB_NOMEM) { snprintf(msg, cap, "out of memory replaying '%s'", path); return rc; }
+            if (rc) {
+                if (!repair) return corrupt(path, off, why, msg, cap);
+                rec->good_end = off;
+                rec->repaired = 1;
+                return LAYERDB_OK;
+            }
+            rec->records++;
+        }
+        off += LDB_FRAME_SIZE + len;
+        rec->good_end = off;
+    }
+    return LAYERDB_OK;
+}
+
+int ldb_recover(int fd, const char *path, ldb_alloc *a, int repair, ldb_replay_fn fn, void *ud,
+                ldb_recovery *rec, char *msg, size_t cap) {
+    memset(rec, 0, sizeof *rec);
+    reader r = {.fd = fd, .alloc = a};
+    if (ldb_os_size(fd, &r.size) != 0) return io_error(path, 0, msg, cap);
+    rec->file_size = r.size;
+    rec->good_end = LDB_FILE_HEADER_SIZE;
+    int rc = check_header(&r, path, rec, msg, cap);
+    if (rc == LAYERDB_OK && !rec->needs_init) {
+        replay_ctx c = {.fn = fn, .ud = ud, .alloc = a};
+        rc = replay_records(&r, &c, path, repair, rec, msg, cap);
+        ldb_free(a, c.argv, c.argv_cap * sizeof *c.argv);
+    }
+    if (rec->needs_init) rec->good_end = 0;
+    ldb_free(a, r.buf, r.cap);
+    return rc;
+}

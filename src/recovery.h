@@ -1,0 +1,35 @@
+/* recovery.h -- replaying a log file at open. See recovery.c. */
+#ifndef LDB_RECOVERY_H
+#define LDB_RECOVERY_H
+
+#include <stdint.h>
+
+#include "alloc.h"
+#include "log_format.h"
+
+/* Called for each command of each record, first with dry_run = 1 for every
+ * command of a record (to refuse unknown commands before applying any: a
+ * record applies all-or-nothing), then with dry_run = 0. Returns LAYERDB_OK,
+ * LAYERDB_CORRUPT (unknown command: msg says which) or LAYERDB_NOMEM. */
+typedef int (*ldb_replay_fn)(void *ud, int dry_run, size_t argc, const ldb_slice *argv,
+                             char *msg, size_t msg_cap);
+
+typedef struct ldb_recovery {
+    uint64_t file_size;   /* bytes in the file at open */
+    uint64_t good_end;    /* end of the last whole, valid record */
+    uint64_t records;     /* COMMANDS records replayed */
+    uint64_t marked_end;  /* largest offset a SYNCED record vouches for */
+    int needs_init;       /* empty file, or a header cut short by a crash
+                             while creating it: write a fresh header */
+    int repaired;         /* good_end < file_size because of opts.repair */
+} ldb_recovery;
+
+/* Replay the file in fd into fn. Returns LAYERDB_OK with rec filled in
+ * (good_end < file_size means a torn tail to cut), or LAYERDB_NOTDB,
+ * LAYERDB_VERSION_MISMATCH, LAYERDB_CORRUPT, LAYERDB_IOERR, LAYERDB_NOMEM
+ * with msg naming the file and offset. Never writes to the file. */
+LDB_INTERNAL int ldb_recover(int fd, const char *path, ldb_alloc *a, int repair,
+                             ldb_replay_fn fn, void *ud, ldb_recovery *rec, char *msg,
+                             size_t msg_cap);
+
+#endif

@@ -1,0 +1,307 @@
+/* table.c -- the in-memory hash table: binary-safe keys to typed entries.
+ *
+ * Open addressing with linear probing over two parallel arrays: a tag byte
+ * per slot (EMPTY, DELETED, or 8 bits of the key's XXH3 hash) and an entry
+ * pointer per slot. Probing reads the tag bytes, which sit 64 to a cache
+ * line, and only touches an entry when its tag matches: 9 bytes per slot.
+ * The slot index is "fastrange" (hash * cap) >> 64, so the capacity need not
+ * be a power of two and the table can grow by 1.7x instead of 2x.
+ *
+ * Growing never stops the world. When cur would pass MAX_LOAD, a new array
+ * sized for LOAD_AFTER_RESIZE becomes cur and the full one becomes old;
+ * every later put/remove moves a bounded batch of old slots into cur
+ * (rehash_step), as Redis's dict.c does.
+ *
+ * Invariants:
+ *  (1) Every live key is in exactly one of old and cur.
+ *  (2) While resizing, old slots [0, migrated) hold no live entry.
+ *  (3) Nothing is ever inserted into old: a key found there on put or
+ *      remove is marked DELETED in old (and put into cur on put).
+ *  (4) Moved and removed slots become DELETED, never EMPTY, so probe chains
+ *      in old stay intact until old is freed.
+ *  (5) count == live entries in old + live entries in cur.
+ * Not thread-safe: the caller's lock (db.c) guards every call. */
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "table.h"
+
+#define TAG_EMPTY 0
+#define TAG_DELETED 1
+#define MIN_CAP 16
+#define MAX_LOAD 0.85          /* of cap, counting DELETED slots */
+#define LOAD_AFTER_RESIZE 0.5  /* live keys / cap right after a resize */
+#define STEP_MOVES 64          /* entries moved per put/remove at most */
+#define STEP_VISITS 1024       /* slots visited per step at most: a sparse
+                                  old array must not turn one call into a
+                                  scan of millions of slots */
+
+/* ---- Entries ---- */
+
+static size_t varint_len(size_t v) {
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+static unsigned char *varint_put(unsigned char *p, size_t v) {
+    while (v >= 0x80) { *p++ = (unsigned char)(v | 0x80); v >>= 7; }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+/* Entries are written by this file only, so decoding trusts them. */
+static const unsigned char *varint_get(const unsigned char *p, size_t *v) {
+    size_t x = 0;
+    int shift = 0;
+    while (*p & 0x80) { x |= (size_t)(*p++ & 0x7f) << shift; shift += 7; }
+    *v = x | ((size_t)*p++ << shift);
+    return p;
+}
+
+ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
+                                   const void *val, size_t vlen) {
+    size_t size = 1 + varint_len(klen) + varint_len(vlen) + klen + vlen;
+    unsigned char *e = ldb_malloc(a, size);
+    if (!e) return NULL;
+    unsigned char *p = e;
+    *p++ = LDB_TYPE_STRING;
+    p = varint_put(p, klen);
+    p = varint_put(p, vlen);
+    if (klen) memcpy(p, key, klen);
+    if (vlen) memcpy(p + klen, val, vlen);
+    return (ldb_entry *)e;
+}
+
+void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v) {
+    const unsigned char *p = (const unsigned char *)e;
+    v->type = *p++ & 0x0f;
+    p = varint_get(p, &v->klen);
+    p = varint_get(p, &v->vlen);
+    v->key = p;
+    v->val = p + v->klen;
+    v->alloc_size = (size_t)(v->val + v->vlen - (const unsigned char *)e);
+}
+
+void ldb_entry_free(ldb_alloc *a, ldb_entry *e) {
+    if (!e) return;
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_free(a, e, v.alloc_size);
+}
+
+/* ---- Hashing and probing ---- */
+
+static uint64_t hash_key(const ldb_table *t, const void *key, size_t klen) {
+    return XXH3_64bits_withSeed(key, klen, t->seed);
+}
+
+static uint8_t tag_of(uint64_t h) {
+    uint8_t tag = (uint8_t)h;
+    return tag < 2 ? (uint8_t)(tag + 2) : tag;
+}
+
+/* Map a 64-bit hash onto [0, cap) without division (Lemire's fastrange);
+ * uses the high bits, while the tag uses the low ones. */
+static size_t home_slot(uint64_t h, size_t cap) {
+#if defined(__SIZEOF_INT128__)
+    return (size_t)(((unsigned __int128)h * cap) >> 64);
+#else
+    uint64_t hh = h >> 32, hl = h & 0xffffffffu, c = (uint64_t)cap;
+    return (size_t)((hh * c + ((hl * c) >> 32)) >> 32);
+#endif
+}
+
+static int entry_has_key(const ldb_entry *e, const void *key, size_t klen) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    return v.klen == klen && (klen == 0 || memcmp(v.key, key, klen) == 0);
+}
+
+/* The slot holding key in s, or SIZE_MAX. */
+static size_t slots_find(const ldb_slots *s, uint64_t h, const void *key, size_t klen) {
+    if (s->cap == 0) return SIZE_MAX;
+    uint8_t tag = tag_of(h);
+    size_t i = home_slot(h, s->cap);
+    for (size_t probes = 0; probes < s->cap; probes++) {
+        uint8_t got = s->tags[i];
+        if (got == TAG_EMPTY) return SIZE_MAX;
+        if (got == tag && entry_has_key(s->ents[i], key, klen)) return i;
+        if (++i == s->cap) i = 0;
+    }
+    return SIZE_MAX;
+}
+
+/* A free slot (DELETED preferred to EMPTY: it costs no load) on h's probe
+ * path, for a key known to be absent from s. */
+static size_t slots_free_slot(const ldb_slots *s, uint64_t h) {
+    size_t i = home_slot(h, s->cap);
+    while (s->tags[i] > TAG_DELETED) {
+        if (++i == s->cap) i = 0;
+    }
+    return i;
+}
+
+static void slots_place(ldb_slots *s, size_t i, uint64_t h, ldb_entry *e) {
+    if (s->tags[i] == TAG_EMPTY) s->used++;
+    s->tags[i] = tag_of(h);
+    s->ents[i] = e;
+}
+
+/* ---- Slot arrays ---- */
+
+static int slots_alloc(ldb_alloc *a, ldb_slots *s, size_t cap) {
+    size_t bytes = ldb_mul_size(cap, sizeof(ldb_entry *) + 1);
+    void *block = ldb_malloc(a, bytes);
+    if (!block) return -1;
+    s->ents = block;
+    s->tags = (uint8_t *)block + cap * sizeof(ldb_entry *);
+    memset(s->tags, TAG_EMPTY, cap);
+    s->cap = cap;
+    s->used = 0;
+    return 0;
+}
+
+static void slots_free(ldb_alloc *a, ldb_slots *s) {
+    if (s->cap) ldb_free(a, s->ents, s->cap * (sizeof(ldb_entry *) + 1));
+    memset(s, 0, sizeof *s);
+}
+
+void ldb_table_init(ldb_table *t, ldb_alloc *a, uint64_t seed) {
+    memset(t, 0, sizeof *t);
+    t->alloc = a;
+    t->seed = seed;
+}
+
+static void slots_free_entries(ldb_alloc *a, ldb_slots *s, size_t from) {
+    for (size_t i = from; i < s->cap; i++)
+        if (s->tags[i] > TAG_DELETED) ldb_entry_free(a, s->ents[i]);
+}
+
+void ldb_table_free(ldb_table *t) {
+    slots_free_entries(t->alloc, &t->old, t->migrated);
+    slots_free_entries(t->alloc, &t->cur, 0);
+    slots_free(t->alloc, &t->old);
+    slots_free(t->alloc, &t->cur);
+    t->count = 0;
+    t->migrated = 0;
+}
+
+/* ---- Incremental resize ---- */
+
+static uint64_t entry_hash(const ldb_table *t, const ldb_entry *e) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    return hash_key(t, v.key, v.klen);
+}
+
+/* Move up to max_moves live entries from old to cur, visiting at most
+ * STEP_VISITS slots per batch of STEP_MOVES. Frees old when drained. */
+static void rehash_step(ldb_table *t, size_t max_moves) {
+    size_t visits = 0, moves = 0;
+    size_t visit_cap = max_moves == SIZE_MAX ? SIZE_MAX : max_moves / STEP_MOVES * STEP_VISITS + STEP_VISITS;
+    while (t->old.cap && moves < max_moves && visits < visit_cap) {
+        size_t i = t->migrated++;
+        visits++;
+        if (t->old.tags[i] > TAG_DELETED) {
+            ldb_entry *e = t->old.ents[i];
+            uint64_t h = entry_hash(t, e);
+            slots_place(&t->cur, slots_free_slot(&t->cur, h), h, e);
+            t->old.tags[i] = TAG_DELETED; /* invariant (4) */
+            moves++;
+        }
+        if (t->migrated == t->old.cap) {
+            slots_free(t->alloc, &t->old);
+            t->migrated = 0;
+        }
+    }
+}
+
+static int over_load(const ldb_slots *s, size_t extra) {
+    return (double)(s->used + extra) > (double)s->cap * MAX_LOAD;
+}
+
+/* Make sure cur can take one more slot. Starts a resize when needed; if a
+ * resize is still draining and cur is full, finishes it first (rare: only a
+ * very sparse old array can be outpaced by inserts). */
+static int make_room(ldb_table *t) {
+    if (t->cur.cap && !over_load(&t->cur, 1)) return 0;
+    if (t->old.cap) rehash_step(t, SIZE_MAX);
+    size_t cap = (size_t)((double)(t->count + 1) / LOAD_AFTER_RESIZE) + 1;
+    if (cap < MIN_CAP) cap = MIN_CAP;
+    ldb_slots fresh;
+    if (slots_alloc(t->alloc, &fresh, cap) != 0) return -1;
+    t->old = t->cur;
+    t->cur = fresh;
+    t->migrated = 0;
+    if (t->old.cap == 0) return 0;
+    if (t->count == 0) slots_free(t->alloc, &t->old); /* only DELETED slots */
+    return 0;
+}
+
+/* ---- Public operations ---- */
+
+ldb_entry *ldb_table_find(const ldb_table *t, const void *key, size_t klen) {
+    uint64_t h = hash_key(t, key, klen);
+    size_t i = slots_find(&t->cur, h, key, klen);
+    if (i != SIZE_MAX) return t->cur.ents[i];
+    i = slots_find(&t->old, h, key, klen);
+    return i != SIZE_MAX ? t->old.ents[i] : NULL;
+}
+
+int ldb_table_put(ldb_table *t, ldb_entry *e, ldb_entry **replaced) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    uint64_t h = hash_key(t, v.key, v.klen);
+    *replaced = NULL;
+    rehash_step(t, STEP_MOVES);
+    size_t i = slots_find(&t->cur, h, v.key, v.klen);
+    if (i != SIZE_MAX) { /* same key in cur: swap the pointer */
+        *replaced = t->cur.ents[i];
+        t->cur.ents[i] = e;
+        return 0;
+    }
+    if (make_room(t) != 0) return -1;
+    i = slots_find(&t->old, h, v.key, v.klen);
+    if (i != SIZE_MAX) { /* invariant (3): move it out of old */
+        *replaced = t->old.ents[i];
+        t->old.tags[i] = TAG_DELETED;
+        t->count--;
+    }
+    slots_place(&t->cur, slots_free_slot(&t->cur, h), h, e);
+    t->count++;
+    return 0;
+}
+
+ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen) {
+    uint64_t h = hash_key(t, key, klen);
+    rehash_step(t, STEP_MOVES);
+    ldb_slots *s = &t->cur;
+    size_t i = slots_find(s, h, key, klen);
+    if (i == SIZE_MAX) {
+        s = &t->old;
+        i = slots_find(s, h, key, klen);
+    }
+    if (i == SIZE_MAX) return NULL;
+    ldb_entry *e = s->ents[i];
+    s->tags[i] = TAG_DELETED;
+    t->count--;
+    return e;
+}
+
+ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos) {
+    size_t total = t->old.cap + t->cur.cap;
+    while (*pos < total) {
+        size_t p = (*pos)++;
+        const ldb_slots *s = p < t->old.cap ? &t->old : &t->cur;
+        size_t i = p < t->old.cap ? p : p - t->old.cap;
+        if (s->tags[i] > TAG_DELETED) return s->ents[i];
+    }
+    return NULL;
+}
+
+size_t ldb_table_slot_bytes(const ldb_table *t) {
+    return (t->cur.cap + t->old.cap) * (sizeof(ldb_entry *) + 1);
+}

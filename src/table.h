@@ -1,0 +1,80 @@
+/* table.h -- the in-memory hash table and the entries it holds.
+ *
+ * An entry is one allocation holding a key and its typed value:
+ *
+ *   +------+--------+--------+-----------+-------------+
+ *   | type | klen   | vlen   | key bytes | value bytes |   (type STRING)
+ *   | 1 B  | varint | varint |           |             |
+ *   +------+--------+--------+-----------+-------------+
+ *
+ * Varints (LEB128) keep the header at 3 bytes for short keys and values,
+ * which is most of layerdb's per-key memory budget. Later types (lists,
+ * hashes, ...) store a pointer to their structure in place of the value
+ * bytes, so the table itself never changes for them. */
+#ifndef LDB_TABLE_H
+#define LDB_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+
+enum ldb_type { LDB_TYPE_STRING = 0 };
+
+typedef struct ldb_entry ldb_entry; /* opaque bytes, see above */
+
+/* A decoded view of an entry; pointers point into the entry. */
+typedef struct ldb_entry_view {
+    int type;
+    const unsigned char *key;
+    size_t klen;
+    const unsigned char *val;
+    size_t vlen;
+    size_t alloc_size; /* bytes of the entry's allocation */
+} ldb_entry_view;
+
+LDB_INTERNAL ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
+                                                const void *val, size_t vlen);
+LDB_INTERNAL void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v);
+LDB_INTERNAL void ldb_entry_free(ldb_alloc *a, ldb_entry *e);
+
+/* One array of slots: tags[i] is EMPTY, DELETED or a hash tag; ents[i] the
+ * entry when tagged. Both live in one allocation of cap * 9 bytes. */
+typedef struct ldb_slots {
+    ldb_entry **ents; /* cap pointers, then cap tag bytes */
+    uint8_t *tags;    /* points into the same allocation */
+    size_t cap;       /* slots; 0 = no array */
+    size_t used;      /* live + DELETED slots: what limits the load */
+} ldb_slots;
+
+typedef struct ldb_table {
+    ldb_alloc *alloc; /* fixed at init */
+    uint64_t seed;    /* XXH3 seed, random per handle */
+    ldb_slots cur;    /* where inserts go */
+    ldb_slots old;    /* being drained into cur while resizing; cap 0 if not */
+    size_t migrated;  /* old slots [0, migrated) are already moved */
+    size_t count;     /* live keys in old + cur */
+} ldb_table;
+
+LDB_INTERNAL void ldb_table_init(ldb_table *t, ldb_alloc *a, uint64_t seed);
+/* Free the arrays and every entry. */
+LDB_INTERNAL void ldb_table_free(ldb_table *t);
+
+LDB_INTERNAL ldb_entry *ldb_table_find(const ldb_table *t, const void *key, size_t klen);
+
+/* Insert e, replacing any entry with the same key; the replaced entry (or
+ * NULL) goes to *replaced for the caller to free. Returns 0, or -1 when the
+ * table could not grow (nothing changed). */
+LDB_INTERNAL int ldb_table_put(ldb_table *t, ldb_entry *e, ldb_entry **replaced);
+
+/* Unlink the entry for key and return it (the caller frees it), or NULL. */
+LDB_INTERNAL ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen);
+
+/* Iterate: start with *pos = 0; returns the next entry or NULL at the end.
+ * Valid only while the table is not modified. */
+LDB_INTERNAL ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos);
+
+/* Bytes held by the slot arrays (entries are counted by the allocator). */
+LDB_INTERNAL size_t ldb_table_slot_bytes(const ldb_table *t);
+
+#endif

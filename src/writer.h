@@ -1,0 +1,53 @@
+/* writer.h -- the background thread that appends records to the log file.
+ * See the DESIGN comment in writer.c. Offsets are file offsets: a record's
+ * "end" is the file length once it is written. */
+#ifndef LDB_WRITER_H
+#define LDB_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "log_format.h"
+
+typedef struct ldb_writer ldb_writer;
+
+typedef struct ldb_writer_config {
+    int fd;                /* open for writing; the writer never closes it */
+    const char *path;      /* for messages; copied */
+    int policy;            /* enum layerdb_fsync */
+    uint64_t file_end;     /* current file length, all fsynced: where appends
+                              start */
+    uint64_t marked_end;   /* the largest offset a SYNCED record in the file
+                              already vouches for */
+    size_t max_pending;    /* back-pressure bound in bytes */
+} ldb_writer_config;
+
+/* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
+ * the thread could not be created; msg gets the detail. The file must be
+ * fsynced up to file_end already. */
+LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer_config *cfg,
+                                  char *msg, size_t msg_cap);
+
+/* Append one record holding one command. Returns LAYERDB_OK and sets *end
+ * (the record's end offset), or the sticky error code (msg gets the text),
+ * or LAYERDB_NOMEM (nothing appended). Blocks while max_pending bytes wait. */
+LDB_INTERNAL int ldb_writer_append(ldb_writer *w, size_t argc, const ldb_slice *argv,
+                                   uint64_t *end, char *msg, size_t msg_cap);
+
+/* Wait until every byte before 'end' is fsynced (asks the thread for an
+ * fsync if none is due). Returns LAYERDB_OK or the sticky error. */
+LDB_INTERNAL int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t msg_cap);
+
+/* Everything appended so far, written and fsynced. */
+LDB_INTERNAL int ldb_writer_flush(ldb_writer *w, char *msg, size_t msg_cap);
+
+/* Write and fsync everything, mark the file as synced, stop and join the
+ * thread, free the writer. Returns LAYERDB_OK or the sticky error. */
+LDB_INTERNAL int ldb_writer_stop(ldb_writer *w, char *msg, size_t msg_cap);
+
+LDB_INTERNAL void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end);
+/* The sticky error code, or LAYERDB_OK. */
+LDB_INTERNAL int ldb_writer_error(ldb_writer *w, char *msg, size_t msg_cap);
+
+#endif
