@@ -55,7 +55,7 @@ $(B)/obj/os_faults.o: src/os.c src/*.h | $(B)/obj
 TEST_LIB_OBJ := $(filter-out $(B)/obj/os.o,$(LIB_OBJ)) $(B)/obj/os_faults.o
 
 $(B)/test/%: spec/c/%.c spec/c/*.h $(TEST_LIB_OBJ) | $(B)/test
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes $(CFLAGS) $(DEP_CFLAGS) -Isrc $< $(TEST_LIB_OBJ) -o $@ $(LIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE -DLAYERDB_FAULTS $(WARN) -Wno-missing-prototypes $(CFLAGS) $(DEP_CFLAGS) -Isrc $< $(TEST_LIB_OBJ) -o $@ $(LIBS)
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -121,31 +121,45 @@ int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
 
 /* ---- Encoding ---- */
 
-static uint64_t command_body_size(size_t argc, const ldb_slice *argv) {
-    uint64_t n = 1 + varint_len(1) + varint_len(argc);
-    for (size_t i = 0; i < argc; i++) n += varint_len(argv[i].len) + argv[i].len;
+static uint64_t commands_body_size(size_t ncmds, const size_t *argcs, const ldb_slice *argv) {
+    uint64_t n = 1 + varint_len(ncmds);
+    for (size_t c = 0; c < ncmds; c++) {
+        n += varint_len(argcs[c]);
+        for (size_t i = 0; i < argcs[c]; i++, argv++) n += varint_len(argv->len) + argv->len;
+    }
     return n;
 }
 
-size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
-    uint64_t body = command_body_size(argc, argv);
+size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs, const ldb_slice *argv) {
+    uint64_t body = commands_body_size(ncmds, argcs, argv);
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
-void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv) {
+size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
+    return ldb_logfmt_commands_record_size(1, &argc, argv);
+}
+
+void ldb_logfmt_append_commands(ldb_buf *b, size_t ncmds, const size_t *argcs,
+                                const ldb_slice *argv) {
     unsigned char *frame = b->p + b->len;
     unsigned char *p = frame + LDB_FRAME_SIZE;
     *p++ = LDB_REC_COMMANDS;
-    p = varint_put(p, 1);
-    p = varint_put(p, argc);
-    for (size_t i = 0; i < argc; i++) {
-        p = varint_put(p, argv[i].len);
-        if (argv[i].len) memcpy(p, argv[i].p, argv[i].len);
-        p += argv[i].len;
+    p = varint_put(p, ncmds);
+    for (size_t c = 0; c < ncmds; c++) {
+        p = varint_put(p, argcs[c]);
+        for (size_t i = 0; i < argcs[c]; i++, argv++) {
+            p = varint_put(p, argv->len);
+            if (argv->len) memcpy(p, argv->p, argv->len);
+            p += argv->len;
+        }
     }
     uint32_t body_len = (uint32_t)(p - frame - LDB_FRAME_SIZE);
     frame_seal(frame, body_len);
     b->len += LDB_FRAME_SIZE + body_len;
+}
+
+void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv) {
+    ldb_logfmt_append_commands(b, 1, &argc, argv);
 }
 
 void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE], uint64_t synced_end) {

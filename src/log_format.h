@@ -40,6 +40,12 @@ LDB_INTERNAL int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n)
 /* Bytes one COMMANDS record with a single command takes, frame included;
  * SIZE_MAX if the body would exceed LDB_MAX_BODY. */
 LDB_INTERNAL size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv);
+/* The same for a record of ncmds commands (a batch, applied all-or-nothing
+ * on replay): command c has argcs[c] arguments, taken in turn from argv. */
+LDB_INTERNAL size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs,
+                                                    const ldb_slice *argv);
+LDB_INTERNAL void ldb_logfmt_append_commands(ldb_buf *b, size_t ncmds, const size_t *argcs,
+                                             const ldb_slice *argv);
 /* Append a COMMANDS record with one command. The buffer must have room for
  * ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
 LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv);

@@ -199,6 +199,11 @@ static int replay_records(reader *r, replay_ctx *c, const char *path, int repair
         uint64_t synced;
         if (body[0] == LDB_REC_SYNCED && ldb_logfmt_synced_decode(body, len, &synced) == 0) {
             if (synced > rec->marked_end) rec->marked_end = synced;
+            /* A record vouching for everything before itself, last in the
+             * file, is a clean close: nothing is left to vouch for, so the
+             * next session adds no SYNCED record unless it writes. */
+            if (synced == off && off + LDB_FRAME_SIZE + len == r->size)
+                rec->marked_end = r->size;
         } else {
             char why[256] = "malformed commands";
             rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why)

@@ -33,6 +33,7 @@
 #define MIN_CAP 16
 #define MAX_LOAD 0.85          /* of cap, counting DELETED slots */
 #define LOAD_AFTER_RESIZE 0.5  /* live keys / cap right after a resize */
+#define MIN_LOAD 0.1           /* shrink below this (live keys / cap) */
 #define STEP_MOVES 64          /* entries moved per put/remove at most */
 #define STEP_VISITS 1024       /* slots visited per step at most: a sparse
                                   old array must not turn one call into a
@@ -223,13 +224,12 @@ static int over_load(const ldb_slots *s, size_t extra) {
     return (double)(s->used + extra) > (double)s->cap * MAX_LOAD;
 }
 
-/* Make sure cur can take one more slot. Starts a resize when needed; if a
- * resize is still draining and cur is full, finishes it first (rare: only a
+/* Begin moving everything into a fresh array sized for count + extra keys
+ * at LOAD_AFTER_RESIZE; a draining resize is finished first (rare: only a
  * very sparse old array can be outpaced by inserts). */
-static int make_room(ldb_table *t) {
-    if (t->cur.cap && !over_load(&t->cur, 1)) return 0;
+static int start_resize(ldb_table *t, size_t extra) {
     if (t->old.cap) rehash_step(t, SIZE_MAX);
-    size_t cap = (size_t)((double)(t->count + 1) / LOAD_AFTER_RESIZE) + 1;
+    size_t cap = (size_t)((double)(t->count + extra) / LOAD_AFTER_RESIZE) + 1;
     if (cap < MIN_CAP) cap = MIN_CAP;
     ldb_slots fresh;
     if (slots_alloc(t->alloc, &fresh, cap) != 0) return -1;
@@ -239,6 +239,19 @@ static int make_room(ldb_table *t) {
     if (t->old.cap == 0) return 0;
     if (t->count == 0) slots_free(t->alloc, &t->old); /* only DELETED slots */
     return 0;
+}
+
+/* Make sure cur can take one more slot. */
+static int make_room(ldb_table *t) {
+    if (t->cur.cap && !over_load(&t->cur, 1)) return 0;
+    return start_resize(t, 1);
+}
+
+/* After a remove: when live keys fill under MIN_LOAD of cur, shrink, so
+ * memory follows the data down. Best effort: no memory, no shrink. */
+static void maybe_shrink(ldb_table *t) {
+    if (t->old.cap == 0 && t->cur.cap > MIN_CAP && (double)t->count < (double)t->cur.cap * MIN_LOAD)
+        (void)start_resize(t, 0);
 }
 
 /* ---- Public operations ---- */
@@ -288,6 +301,7 @@ ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen) {
     ldb_entry *e = s->ents[i];
     s->tags[i] = TAG_DELETED;
     t->count--;
+    maybe_shrink(t);
     return e;
 }
 

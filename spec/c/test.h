@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TEST_UNUSED __attribute__((unused))
 typedef void (*test_fn)(void);
 struct test_case { const char *name; test_fn fn; };
 
@@ -25,9 +26,9 @@ struct test_case { const char *name; test_fn fn; };
 static struct test_case test_cases[TEST_MAX];
 static int test_count;
 static int test_failures_in_case;
-static const char *test_skip_reason; /* set by SKIP() */
+TEST_UNUSED static const char *test_skip_reason; /* set by SKIP() */
 
-static void test_register(const char *name, test_fn fn) {
+TEST_UNUSED static void test_register(const char *name, test_fn fn) {
     if (test_count < TEST_MAX) {
         test_cases[test_count].name = name;
         test_cases[test_count].fn = fn;
@@ -78,7 +79,7 @@ static void test_register(const char *name, test_fn fn) {
     } while (0)
 
 /* The seed for randomised tests: $LAYERDB_SEED, or the clock. */
-static uint64_t test_seed(void) {
+TEST_UNUSED static uint64_t test_seed(void) {
     const char *s = getenv("LAYERDB_SEED");
     uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
     return seed;
@@ -86,7 +87,7 @@ static uint64_t test_seed(void) {
 
 /* xorshift64*: deterministic per seed, good enough for tests. */
 static uint64_t test_rand_state = 88172645463325252ull;
-static uint64_t test_rand(void) {
+TEST_UNUSED static uint64_t test_rand(void) {
     uint64_t x = test_rand_state;
     x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
     test_rand_state = x;
@@ -94,7 +95,7 @@ static uint64_t test_rand(void) {
 }
 
 /* A fresh path under $TMPDIR for a test database. */
-static const char *test_tmpdir(void) {
+TEST_UNUSED static const char *test_tmpdir(void) {
     static char dir[256];
     if (!dir[0]) {
         const char *t = getenv("TMPDIR");
@@ -103,7 +104,7 @@ static const char *test_tmpdir(void) {
     }
     return dir;
 }
-static const char *test_path(const char *name) {
+TEST_UNUSED static const char *test_path(const char *name) {
     static char buf[8][512];
     static int next;
     char *p = buf[next++ % 8];
@@ -111,7 +112,7 @@ static const char *test_path(const char *name) {
     return p;
 }
 
-static int test_main(void) {
+TEST_UNUSED static int test_main(void) {
     int failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("1..%d\n", test_count);
