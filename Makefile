@@ -83,6 +83,9 @@ tests-asan:
 tests-tsan:
 	$(MAKE) B=build-tsan CC=clang CFLAGS="$(SAN_FLAGS_tsan)" tests
 
+# ---- Lua: the module, layerdb-run, the rockspec (lua.mk) ----
+-include lua.mk
+
 # ---- Benchmarks ----
 bench: lib
 	$(MAKE) -C bench

@@ -1,16 +1,17 @@
 #!/bin/sh
 # check.sh -- run every test suite and print one final line "N passed, N failed".
 #
-# Suites: the C tests (spec/c/*_test.c) built plainly, then rebuilt and run
-# under AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer
-# (the writer thread). Every suite prints TAP; this script counts "ok" and
+# Suites: the C tests (spec/c/*_test.c) built plainly; the Lua specs
+# (busted, under Lua 5.4 and LuaJIT) and the LuaRocks install; then the C
+# tests rebuilt and run under AddressSanitizer+UndefinedBehaviorSanitizer and
+# under ThreadSanitizer (the writer thread). Every suite prints TAP; this script counts "ok" and
 # "not ok" lines. A suite that dies without finishing its plan counts as one
 # more failure, so a crash is never a pass.
 # CHECK_SUITES="plain asan tsan" picks a subset (default: all).
 set -u
 cd "$(dirname "$0")/.."
 
-SUITES=${CHECK_SUITES:-"plain asan tsan"}
+SUITES=${CHECK_SUITES:-"plain lua asan tsan"}
 passed=0; failed=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -50,6 +51,12 @@ build() { # make TARGET quietly; a build failure is a failed suite
 for suite in $SUITES; do
     case $suite in
     plain) build tests && run_c_suites build "c" ;;
+    lua) # the Lua module's specs under Lua 5.4 and LuaJIT, and the rockspec
+        if [ -f lua.mk ]; then
+            build lua && for s in scripts/tap-lua54.sh scripts/tap-luajit.sh scripts/tap-rockspec.sh; do
+                [ -x "$s" ] && run_tap "$(basename "$s" .sh)" "$s"
+            done
+        fi ;;
     asan)
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         build tests-asan && run_c_suites build-asan "asan+ubsan" ;;

@@ -378,6 +378,29 @@ int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_
     return e ? LAYERDB_OK : LAYERDB_NOTFOUND;
 }
 
+typedef struct scan_ctx {
+    layerdb_scan_fn fn;
+    void *ud;
+} scan_ctx;
+
+static void scan_entry(void *ud, const ldb_entry *e) {
+    scan_ctx *c = ud;
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    c->fn(c->ud, v.key, v.klen, v.val, v.vlen);
+}
+
+int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn, void *ud) {
+    int rc = check_handle(db);
+    if (rc) return rc;
+    if (!cursor || !fn) return seterr(db, LAYERDB_INVALID, "cursor and callback are required");
+    scan_ctx c = {fn, ud};
+    pthread_mutex_lock(&db->lock);
+    *cursor = ldb_table_scan(&db->table, *cursor, count, scan_entry, &c);
+    pthread_mutex_unlock(&db->lock);
+    return LAYERDB_OK;
+}
+
 int layerdb_info_get(layerdb *db, layerdb_info *info) {
     int rc = check_handle(db);
     if (rc) return rc;

@@ -166,6 +166,23 @@ int layerdb_take(layerdb *db, const void *key, size_t klen, const void **val,
  * A no-op without persistence. */
 int layerdb_flush(layerdb *db);
 
+/* ---- Iteration ---- */
+
+/* Called by layerdb_scan for each key. The pointers are valid only during
+ * the call. It runs with the handle locked: it must not call layerdb
+ * functions on the same handle. */
+typedef void (*layerdb_scan_fn)(void *ud, const void *key, size_t klen, const void *val,
+                                size_t vlen);
+
+/* Iterate over the keys a batch at a time, as Redis's SCAN does: start with
+ * *cursor = 0; each call visits about 'count' keys (possibly none) and
+ * updates *cursor; the iteration is complete when *cursor is 0 again.
+ * Between calls the database may be modified freely: every key present
+ * from the start to the end of the iteration is visited exactly once; keys
+ * added or removed meanwhile may or may not be visited. The order is the
+ * hash order, which differs from handle to handle. */
+int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn, void *ud);
+
 /* ---- Inspection ---- */
 typedef struct layerdb_info {
     uint64_t keys;          /* live keys in the table */

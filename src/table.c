@@ -316,6 +316,44 @@ ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos) {
     return NULL;
 }
 
+/* ---- Scanning by hash order ---- */
+
+/* Visit the entries of s whose hash lies in [lo, hi]. With fastrange, an
+ * entry's home slot grows with its hash, and linear probing keeps it
+ * between its home and the next EMPTY slot: so scanning from home(lo) up
+ * to the first EMPTY slot past home(hi) (wrapping) finds them all. */
+static void slots_scan_range(const ldb_table *t, const ldb_slots *s, uint64_t lo, uint64_t hi,
+                             ldb_scan_fn fn, void *ud) {
+    if (s->cap == 0) return;
+    size_t a = home_slot(lo, s->cap), b = home_slot(hi, s->cap);
+    size_t i = a, steps = 0;
+    for (; steps < s->cap; steps++) {
+        int past_b = steps > b - a;
+        if (past_b && s->tags[i] == TAG_EMPTY) break;
+        if (s->tags[i] > TAG_DELETED) {
+            uint64_t h = entry_hash(t, s->ents[i]);
+            if (h >= lo && h <= hi) fn(ud, s->ents[i]);
+        }
+        if (++i == s->cap) i = 0;
+    }
+}
+
+uint64_t ldb_table_scan(const ldb_table *t, uint64_t cursor, size_t slots, ldb_scan_fn fn,
+                        void *ud) {
+    size_t cap = t->cur.cap > t->old.cap ? t->cur.cap : t->old.cap;
+    if (cap == 0) return 0;
+    /* A hash range about 'slots' slots of the larger array wide. */
+    if (slots == 0) slots = 1;
+    uint64_t hi = UINT64_MAX;
+    if (slots < cap) {
+        uint64_t span = (UINT64_MAX / cap + 1) * (uint64_t)slots; /* < 2^64 */
+        if (span - 1 < UINT64_MAX - cursor) hi = cursor + (span - 1);
+    }
+    slots_scan_range(t, &t->old, cursor, hi, fn, ud);
+    slots_scan_range(t, &t->cur, cursor, hi, fn, ud);
+    return hi == UINT64_MAX ? 0 : hi + 1;
+}
+
 size_t ldb_table_slot_bytes(const ldb_table *t) {
     return (t->cur.cap + t->old.cap) * (sizeof(ldb_entry *) + 1);
 }

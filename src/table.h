@@ -74,6 +74,15 @@ LDB_INTERNAL ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t k
  * Valid only while the table is not modified. */
 LDB_INTERNAL ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos);
 
+/* Visit the entries whose key hash lies in a range starting at 'cursor'
+ * and about 'slots' slots wide; returns the next cursor, 0 when the whole
+ * hash space is done (start with 0). Because the cursor is a hash value,
+ * not a slot, it stays meaningful across resizes: an entry present during
+ * the whole scan is visited exactly once, wherever it moves. */
+typedef void (*ldb_scan_fn)(void *ud, const ldb_entry *e);
+LDB_INTERNAL uint64_t ldb_table_scan(const ldb_table *t, uint64_t cursor, size_t slots,
+                                     ldb_scan_fn fn, void *ud);
+
 /* Bytes held by the slot arrays (entries are counted by the allocator). */
 LDB_INTERNAL size_t ldb_table_slot_bytes(const ldb_table *t);
 

@@ -436,6 +436,73 @@ TEST("allocation failure at every point returns NOMEM and leaks nothing") {
     printf("# %ld allocation points tried\n", n - 1);
 }
 
+/* ---- Scan ---- */
+
+typedef struct scan_seen {
+    unsigned char *count; /* visits per key index */
+    size_t n, visits, foreign;
+} scan_seen;
+
+static void note_key(void *ud, const void *k, size_t kl, const void *v, size_t vl) {
+    scan_seen *s = ud;
+    unsigned idx;
+    (void)v; (void)vl;
+    s->visits++;
+    if (kl == sizeof idx) {
+        memcpy(&idx, k, sizeof idx);
+        if (idx < s->n) { s->count[idx]++; return; }
+    }
+    s->foreign++;
+}
+
+TEST("scan visits every key exactly once, in batches, ending with cursor 0") {
+    layerdb *db = open_or_die(NULL, NULL);
+    REQUIRE(db);
+    scan_seen s = {calloc(100000, 1), 100000, 0, 0};
+    for (unsigned i = 0; i < s.n; i++) CHECK_RC(layerdb_set(db, &i, sizeof i, "v", 1), LAYERDB_OK);
+    uint64_t cursor = 0;
+    int calls = 0;
+    do {
+        CHECK_RC(layerdb_scan(db, &cursor, 100, note_key, &s), LAYERDB_OK);
+        calls++;
+    } while (cursor != 0 && calls < 100000);
+    size_t wrong = 0;
+    for (size_t i = 0; i < s.n; i++) wrong += s.count[i] != 1;
+    CHECK(wrong == 0 && s.visits == s.n);
+    CHECK(calls > 100); /* batches, not one call */
+    uint64_t empty_cursor = 0;
+    layerdb *empty = open_or_die(NULL, NULL);
+    CHECK_RC(layerdb_scan(empty, &empty_cursor, 10, note_key, &s), LAYERDB_OK);
+    CHECK(empty_cursor == 0);
+    layerdb_close(empty);
+    free(s.count);
+    layerdb_close(db);
+}
+
+TEST("scan visits each key present throughout exactly once while the table resizes") {
+    layerdb *db = open_or_die(NULL, NULL);
+    REQUIRE(db);
+    const unsigned base = 20000;
+    scan_seen s = {calloc(base, 1), base, 0, 0};
+    for (unsigned i = 0; i < base; i++) CHECK_RC(layerdb_set(db, &i, sizeof i, "v", 1), LAYERDB_OK);
+    uint64_t cursor = 0;
+    uint64_t extra = 0; /* 8-byte keys: never confused with the base keys */
+    int calls = 0;
+    do {
+        CHECK_RC(layerdb_scan(db, &cursor, 64, note_key, &s), LAYERDB_OK);
+        for (int j = 0; j < 100; j++, extra++) /* growth: several resizes meanwhile */
+            CHECK_RC(layerdb_set(db, &extra, sizeof extra, "x", 1), LAYERDB_OK);
+        if (extra % 3 == 0) layerdb_remove(db, &extra, sizeof extra);
+        calls++;
+    } while (cursor != 0 && calls < 100000);
+    size_t wrong = 0;
+    for (size_t i = 0; i < base; i++) wrong += s.count[i] != 1;
+    CHECK(wrong == 0);
+    printf("# %d scan calls, %llu keys added meanwhile\n", calls, (unsigned long long)extra);
+    free(s.count);
+    layerdb_close(db);
+}
+
 /* ---- Several handles, several threads ---- */
 
 TEST("two handles on two files work side by side") {
