@@ -111,9 +111,10 @@ static int lock_file(layerdb *db) {
 
 /* Write a fresh header over an empty file or one cut short while being
  * created; fsync the file and its directory so the name is durable too. */
-static int init_file(layerdb *db) {
+static int init_file(layerdb *db, ldb_recovery *rec) {
     unsigned char hdr[LDB_FILE_HEADER_SIZE];
-    ldb_logfmt_header_encode(hdr);
+    ldb_os_random(&rec->salt, sizeof rec->salt);
+    ldb_logfmt_header_encode(hdr, rec->salt);
     if (ldb_os_truncate(db->fd, 0) != 0 || ldb_os_pwrite_all(db->fd, hdr, sizeof hdr, 0) != 0 ||
         ldb_os_sync(db->fd) != 0 || ldb_os_sync_dir(db->path) != 0) {
         int err = errno;
@@ -125,8 +126,8 @@ static int init_file(layerdb *db) {
 
 /* Cut a torn tail and make everything replayed durable, so the writer's
  * first SYNCED record can vouch for it. */
-static int settle_file(layerdb *db, const ldb_recovery *rec) {
-    if (rec->needs_init) return init_file(db);
+static int settle_file(layerdb *db, ldb_recovery *rec) {
+    if (rec->needs_init) return init_file(db, rec);
     if (rec->good_end < rec->file_size && ldb_os_truncate(db->fd, rec->good_end) != 0)
         return seterr(db, LAYERDB_IOERR, "truncate '%s' to %llu bytes: %s", db->path,
                       (unsigned long long)rec->good_end, strerror(errno));
@@ -143,6 +144,7 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
     cfg.file_end = rec->needs_init ? LDB_FILE_HEADER_SIZE : rec->good_end;
     cfg.marked_end = rec->marked_end > LDB_FILE_HEADER_SIZE ? rec->marked_end : LDB_FILE_HEADER_SIZE;
     cfg.max_pending = o->max_pending_bytes;
+    cfg.salt = rec->salt;
     return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
 }
 

@@ -37,6 +37,13 @@
 extern "C" {
 #endif
 
+/* Exported from the shared library; everything else in it is hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LAYERDB_API __attribute__((visibility("default")))
+#else
+#define LAYERDB_API
+#endif
+
 #define LAYERDB_VERSION "0.1.0"
 #define LAYERDB_VERSION_NUMBER 100 /* major*10000 + minor*100 + patch */
 
@@ -103,7 +110,7 @@ typedef struct layerdb_options {
 
 /* Fill *opts with the defaults. Always call it before setting fields, so
  * that fields added later get their defaults. */
-void layerdb_options_init(layerdb_options *opts);
+LAYERDB_API void layerdb_options_init(layerdb_options *opts);
 
 /* ---- Opening and closing ---- */
 
@@ -123,20 +130,20 @@ void layerdb_options_init(layerdb_options *opts);
  * is truncated back to the last whole record and the open succeeds:
  * layerdb_info() reports the bytes dropped. A damaged record before the
  * tail fails with LAYERDB_CORRUPT naming the offset, unless opts->repair. */
-int layerdb_open(layerdb **db, const char *path, const layerdb_options *opts);
+LAYERDB_API int layerdb_open(layerdb **db, const char *path, const layerdb_options *opts);
 
 /* Flush every write to the file, fsync it, stop the writer thread and free
  * everything, even on error. Returns the first error the writer thread met
  * (LAYERDB_IOERR, LAYERDB_FULL) if any write since open did not reach the
  * disk. db == NULL is harmless. The handle is invalid afterwards. */
-int layerdb_close(layerdb *db);
+LAYERDB_API int layerdb_close(layerdb *db);
 
 /* ---- Reading and writing ---- */
 
 /* Set 'key' to 'val'. Returns once the write is in memory and queued for the
  * log (under LAYERDB_FSYNC_ALWAYS: once its record is fsynced). After a
  * background write error every write returns that error. */
-int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val,
+LAYERDB_API int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val,
                 size_t vlen);
 
 /* Look up 'key'. On LAYERDB_OK, *val and *vlen describe the value. The bytes
@@ -144,27 +151,27 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val,
  * the next call that modifies this handle (set, remove, take, close) from
  * any thread. Copy them to keep them longer. Returns LAYERDB_NOTFOUND if
  * the key is absent. val may be NULL to test for presence. */
-int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val,
+LAYERDB_API int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val,
                 size_t *vlen);
 
 /* Like layerdb_get, but copies the value into buf (cap bytes). *vlen is set
  * to the value's full length; if it is larger than cap, only cap bytes were
  * copied: call again with a larger buffer. Safe with concurrent writers. */
-int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf,
+LAYERDB_API int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf,
                      size_t cap, size_t *vlen);
 
 /* Remove 'key'. Returns LAYERDB_NOTFOUND (and logs nothing) if absent. */
-int layerdb_remove(layerdb *db, const void *key, size_t klen);
+LAYERDB_API int layerdb_remove(layerdb *db, const void *key, size_t klen);
 
 /* Remove 'key' and hand back the removed value: *val and *vlen describe it,
  * with the same lifetime as layerdb_get's result (until the next call that
  * modifies the handle). Returns LAYERDB_NOTFOUND if absent. */
-int layerdb_take(layerdb *db, const void *key, size_t klen, const void **val,
+LAYERDB_API int layerdb_take(layerdb *db, const void *key, size_t klen, const void **val,
                  size_t *vlen);
 
 /* Return when every write made so far is written and fsynced to the file.
  * A no-op without persistence. */
-int layerdb_flush(layerdb *db);
+LAYERDB_API int layerdb_flush(layerdb *db);
 
 /* ---- Iteration ---- */
 
@@ -181,7 +188,7 @@ typedef void (*layerdb_scan_fn)(void *ud, const void *key, size_t klen, const vo
  * from the start to the end of the iteration is visited exactly once; keys
  * added or removed meanwhile may or may not be visited. The order is the
  * hash order, which differs from handle to handle. */
-int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn, void *ud);
+LAYERDB_API int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn, void *ud);
 
 /* ---- Inspection ---- */
 typedef struct layerdb_info {
@@ -196,19 +203,19 @@ typedef struct layerdb_info {
     int persistent;         /* 1 if writes go to a file */
 } layerdb_info;
 
-int layerdb_info_get(layerdb *db, layerdb_info *info);
+LAYERDB_API int layerdb_info_get(layerdb *db, layerdb_info *info);
 
 /* ---- Errors ---- */
 
 /* The fixed text of a return code ("LAYERDB_LOCKED: database file is in use
  * by another writer"). Never NULL; the string is static. */
-const char *layerdb_strerror(int rc);
+LAYERDB_API const char *layerdb_strerror(int rc);
 
 /* The message of the most recent failed call on this handle, with detail
  * such as the file name, offset and errno text ("" if no call failed yet).
  * The string belongs to the handle and stays valid until the next call on
  * it. db == NULL gives the text for an allocation failure. */
-const char *layerdb_errmsg(const layerdb *db);
+LAYERDB_API const char *layerdb_errmsg(const layerdb *db);
 
 #ifdef __cplusplus
 }

@@ -4,15 +4,18 @@
  *   0  8  magic "LAYERDB\0"
  *   8  4  format version (1)
  *  12  4  flags (0; a reader refuses unknown flags via the version)
- *  16  8  reserved (0)
+ *  16  8  salt: random, chosen when the file is created; seeds every record
+ *         checksum, so records copied from another file or stored inside
+ *         a value never pass for this file's records
  *  24  8  XXH3-64 of bytes 0..23
  *
  * Record frame (16 bytes) then body:
  *   0  4  body length L (1 .. 2^31-1)
- *   4  4  length check: low 32 bits of XXH3-64(bytes 0..3, seed LEN_SEED).
+ *   4  4  length check: low 32 bits of XXH3-64(bytes 0..3, seed
+ *         LEN_SEED ^ salt).
  *         Lets recovery tell a real frame from garbage without trusting L,
  *         so a damaged length never makes it read past good records.
- *   8  8  XXH3-64 of the L body bytes
+ *   8  8  XXH3-64 of the L body bytes, seed salt
  *  16  L  body: type byte, then
  *         COMMANDS: varint ncmds (>= 1), per command varint argc (>= 1),
  *                   per argument varint length and the bytes;
@@ -72,11 +75,16 @@ static const unsigned char *varint_get(const unsigned char *p, const unsigned ch
 
 /* ---- File header ---- */
 
-void ldb_logfmt_header_encode(unsigned char out[LDB_FILE_HEADER_SIZE]) {
+void ldb_logfmt_header_encode(unsigned char out[LDB_FILE_HEADER_SIZE], uint64_t salt) {
     memset(out, 0, LDB_FILE_HEADER_SIZE);
     memcpy(out, MAGIC, sizeof MAGIC);
     put_u32(out + 8, LDB_FORMAT_VERSION);
+    put_u64(out + 16, salt);
     put_u64(out + 24, XXH3_64bits(out, 24));
+}
+
+uint64_t ldb_logfmt_header_salt(const unsigned char *hdr) {
+    return get_u64(hdr + 16);
 }
 
 int ldb_logfmt_header_check(const unsigned char *hdr, size_t n) {
@@ -90,33 +98,35 @@ int ldb_logfmt_header_check(const unsigned char *hdr, size_t n) {
 
 int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n) {
     unsigned char want[LDB_FILE_HEADER_SIZE];
-    ldb_logfmt_header_encode(want);
-    return n <= LDB_FILE_HEADER_SIZE && memcmp(hdr, want, n) == 0;
+    ldb_logfmt_header_encode(want, 0);
+    if (n >= LDB_FILE_HEADER_SIZE) return n == LDB_FILE_HEADER_SIZE && ldb_logfmt_header_check(hdr, n) == 0;
+    /* Cut short: the salt and checksum (bytes 16..31) may be anything. */
+    return memcmp(hdr, want, n < 16 ? n : 16) == 0;
 }
 
 /* ---- Frames ---- */
 
-static uint32_t len_check(const unsigned char *len_bytes) {
-    return (uint32_t)XXH3_64bits_withSeed(len_bytes, 4, LEN_SEED);
+static uint32_t len_check(const unsigned char *len_bytes, uint64_t salt) {
+    return (uint32_t)XXH3_64bits_withSeed(len_bytes, 4, LEN_SEED ^ salt);
 }
 
 /* Write the frame for the body that follows it in place. */
-static void frame_seal(unsigned char *frame, uint32_t body_len) {
+static void frame_seal(unsigned char *frame, uint64_t salt, uint32_t body_len) {
     put_u32(frame, body_len);
-    put_u32(frame + 4, len_check(frame));
-    put_u64(frame + 8, XXH3_64bits(frame + LDB_FRAME_SIZE, body_len));
+    put_u32(frame + 4, len_check(frame, salt));
+    put_u64(frame + 8, XXH3_64bits_withSeed(frame + LDB_FRAME_SIZE, body_len, salt));
 }
 
-int ldb_logfmt_frame_check(const unsigned char *frame, uint32_t *body_len) {
+int ldb_logfmt_frame_check(const unsigned char *frame, uint64_t salt, uint32_t *body_len) {
     uint32_t len = get_u32(frame);
-    if (len == 0 || len > LDB_MAX_BODY || get_u32(frame + 4) != len_check(frame)) return -1;
+    if (len == 0 || len > LDB_MAX_BODY || get_u32(frame + 4) != len_check(frame, salt)) return -1;
     *body_len = len;
     return 0;
 }
 
 int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
-                          uint32_t body_len) {
-    return get_u64(frame + 8) == XXH3_64bits(body, body_len) ? 0 : -1;
+                          uint32_t body_len, uint64_t salt) {
+    return get_u64(frame + 8) == XXH3_64bits_withSeed(body, body_len, salt) ? 0 : -1;
 }
 
 /* ---- Encoding ---- */
@@ -139,7 +149,7 @@ size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
     return ldb_logfmt_commands_record_size(1, &argc, argv);
 }
 
-void ldb_logfmt_append_commands(ldb_buf *b, size_t ncmds, const size_t *argcs,
+void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const size_t *argcs,
                                 const ldb_slice *argv) {
     unsigned char *frame = b->p + b->len;
     unsigned char *p = frame + LDB_FRAME_SIZE;
@@ -154,18 +164,19 @@ void ldb_logfmt_append_commands(ldb_buf *b, size_t ncmds, const size_t *argcs,
         }
     }
     uint32_t body_len = (uint32_t)(p - frame - LDB_FRAME_SIZE);
-    frame_seal(frame, body_len);
+    frame_seal(frame, salt, body_len);
     b->len += LDB_FRAME_SIZE + body_len;
 }
 
-void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv) {
-    ldb_logfmt_append_commands(b, 1, &argc, argv);
+void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc, const ldb_slice *argv) {
+    ldb_logfmt_append_commands(b, salt, 1, &argc, argv);
 }
 
-void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE], uint64_t synced_end) {
+void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE], uint64_t salt,
+                              uint64_t synced_end) {
     out[LDB_FRAME_SIZE] = LDB_REC_SYNCED;
     put_u64(out + LDB_FRAME_SIZE + 1, synced_end);
-    frame_seal(out, 1 + 8);
+    frame_seal(out, salt, 1 + 8);
 }
 
 /* ---- Decoding ---- */

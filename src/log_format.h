@@ -29,11 +29,13 @@ typedef struct ldb_slice {
 } ldb_slice;
 
 /* ---- File header ---- */
-LDB_INTERNAL void ldb_logfmt_header_encode(unsigned char out[LDB_FILE_HEADER_SIZE]);
+/* Every record checksum is seeded with the file's salt (random at creation). */
+LDB_INTERNAL void ldb_logfmt_header_encode(unsigned char out[LDB_FILE_HEADER_SIZE], uint64_t salt);
+LDB_INTERNAL uint64_t ldb_logfmt_header_salt(const unsigned char *hdr);
 /* 0 = valid; LAYERDB_NOTDB (bad magic or checksum); LAYERDB_VERSION_MISMATCH. */
 LDB_INTERNAL int ldb_logfmt_header_check(const unsigned char *hdr, size_t n);
-/* 1 if the n bytes are a prefix of what ldb_logfmt_header_encode writes:
- * what a crash while creating the file leaves behind. */
+/* 1 if the n bytes are a prefix of what ldb_logfmt_header_encode writes
+ * with some salt: what a crash while creating the file leaves behind. */
 LDB_INTERNAL int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n);
 
 /* ---- Encoding ---- */
@@ -44,22 +46,24 @@ LDB_INTERNAL size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice 
  * on replay): command c has argcs[c] arguments, taken in turn from argv. */
 LDB_INTERNAL size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs,
                                                     const ldb_slice *argv);
-LDB_INTERNAL void ldb_logfmt_append_commands(ldb_buf *b, size_t ncmds, const size_t *argcs,
-                                             const ldb_slice *argv);
+LDB_INTERNAL void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds,
+                                             const size_t *argcs, const ldb_slice *argv);
 /* Append a COMMANDS record with one command. The buffer must have room for
  * ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
-LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, size_t argc, const ldb_slice *argv);
+LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc,
+                                            const ldb_slice *argv);
 #define LDB_SYNCED_RECORD_SIZE (LDB_FRAME_SIZE + 1 + 8)
 LDB_INTERNAL void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE],
-                                           uint64_t synced_end);
+                                           uint64_t salt, uint64_t synced_end);
 
 /* ---- Decoding ---- */
 /* Check a frame header at the start of 'frame' (LDB_FRAME_SIZE bytes): on
  * success returns 0 and sets *body_len; -1 if the length check fails. */
-LDB_INTERNAL int ldb_logfmt_frame_check(const unsigned char *frame, uint32_t *body_len);
+LDB_INTERNAL int ldb_logfmt_frame_check(const unsigned char *frame, uint64_t salt,
+                                        uint32_t *body_len);
 /* 0 if the body matches the frame's checksum. */
 LDB_INTERNAL int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
-                                       uint32_t body_len);
+                                       uint32_t body_len, uint64_t salt);
 
 /* Walks the commands of a COMMANDS body. */
 typedef struct ldb_cmd_reader {

@@ -34,6 +34,7 @@ typedef struct reader {
     size_t cap;
     uint64_t buf_off;
     size_t buf_len;
+    uint64_t salt;        /* from the file header: seeds the checksums */
 } reader;
 
 enum { READ_OK = 0, READ_EOF = 1, READ_ERR = 2, READ_NOMEM = 3 };
@@ -65,21 +66,30 @@ static int reader_get(reader *r, uint64_t off, size_t n, const unsigned char **o
 
 /* ---- Records ---- */
 
-enum { FRAME_OK, FRAME_BAD, FRAME_TORN, FRAME_IOERR, FRAME_NOMEM };
+/* What read_record found at an offset. */
+enum {
+    FRAME_OK,        /* a whole, valid record */
+    FRAME_BAD_FRAME, /* the length check fails: garbage or a damaged length */
+    FRAME_BAD_BODY,  /* the length checks out, the body's checksum does not */
+    FRAME_TORN,      /* the file ends inside the frame or the body */
+    FRAME_IOERR,
+    FRAME_NOMEM
+};
 
-/* Read and verify the record at off: body and its length on FRAME_OK. */
+/* Read and verify the record at off: body and its length on FRAME_OK;
+ * the length also on FRAME_BAD_BODY. */
 static int read_record(reader *r, uint64_t off, const unsigned char **body, uint32_t *len) {
     const unsigned char *frame;
     int rc = reader_get(r, off, LDB_FRAME_SIZE, &frame);
     if (rc == READ_EOF) return FRAME_TORN;
     if (rc != READ_OK) return rc == READ_NOMEM ? FRAME_NOMEM : FRAME_IOERR;
-    if (ldb_logfmt_frame_check(frame, len) != 0) return FRAME_BAD;
+    if (ldb_logfmt_frame_check(frame, r->salt, len) != 0) return FRAME_BAD_FRAME;
     unsigned char saved[LDB_FRAME_SIZE]; /* the next read may move the buffer */
     memcpy(saved, frame, sizeof saved);
     rc = reader_get(r, off + LDB_FRAME_SIZE, *len, body);
     if (rc == READ_EOF) return FRAME_TORN;
     if (rc != READ_OK) return rc == READ_NOMEM ? FRAME_NOMEM : FRAME_IOERR;
-    return ldb_logfmt_body_check(saved, *body, *len) == 0 ? FRAME_OK : FRAME_BAD;
+    return ldb_logfmt_body_check(saved, *body, *len, r->salt) == 0 ? FRAME_OK : FRAME_BAD_BODY;
 }
 
 typedef struct replay_ctx {
@@ -119,10 +129,11 @@ static int apply_commands(replay_ctx *c, const unsigned char *body, size_t len, 
 
 /* ---- After a bad frame: torn tail or damage? ---- */
 
-/* The largest offset vouched for by a valid SYNCED record after 'bad'. */
-static int max_mark_after(reader *r, uint64_t bad, uint64_t *mark) {
+/* The largest offset vouched for by a valid SYNCED record at or after
+ * 'from'. */
+static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
     *mark = 0;
-    uint64_t off = bad + 1;
+    uint64_t off = from;
     while (off + LDB_FRAME_SIZE <= r->size) {
         const unsigned char *body;
         uint32_t len;
@@ -151,14 +162,20 @@ static int io_error(const char *path, uint64_t off, char *msg, size_t cap) {
     return LAYERDB_IOERR;
 }
 
-/* Decide what a bad frame at 'bad' means; sets rec->good_end. */
-static int judge_bad_frame(reader *r, const char *path, uint64_t bad, int repair,
-                           ldb_recovery *rec, char *msg, size_t cap) {
-    uint64_t mark;
-    int rc = max_mark_after(r, bad, &mark);
+/* Decide what a bad record at 'bad' means; sets rec->good_end. A record
+ * cut by the end of the file is a tail: nothing can follow it. One whose
+ * length checks out but whose body does not is skipped whole before
+ * looking for SYNCED records, so none is ever taken from inside its body
+ * (a user's value). Otherwise every later offset is tried. */
+static int judge_bad_record(reader *r, const char *path, uint64_t bad, int kind, uint32_t len,
+                            int repair, ldb_recovery *rec, char *msg, size_t cap) {
+    uint64_t mark = 0;
+    int rc = LAYERDB_OK;
+    rec->good_end = bad;
+    if (kind == FRAME_TORN) return LAYERDB_OK;
+    rc = max_mark_from(r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1, &mark);
     if (rc == LAYERDB_IOERR) return io_error(path, bad, msg, cap);
     if (rc) { snprintf(msg, cap, "out of memory reading '%s'", path); return rc; }
-    rec->good_end = bad;
     if (mark > bad) {
         if (!repair) return corrupt(path, bad, "bad checksum", msg, cap);
         rec->repaired = 1;
@@ -179,6 +196,7 @@ static int check_header(reader *r, const char *path, ldb_recovery *rec, char *ms
         return LAYERDB_OK;
     }
     rc = ldb_logfmt_header_check(hdr, n);
+    if (rc == LAYERDB_OK) r->salt = rec->salt = ldb_logfmt_header_salt(hdr);
     if (rc == LAYERDB_NOTDB)
         snprintf(msg, cap, "'%s' is not a layerdb file (bad header)", path);
     else if (rc == LAYERDB_VERSION_MISMATCH)
@@ -195,7 +213,7 @@ static int replay_records(reader *r, replay_ctx *c, const char *path, int repair
         int rc = read_record(r, off, &body, &len);
         if (rc == FRAME_IOERR) return io_error(path, off, msg, cap);
         if (rc == FRAME_NOMEM) { snprintf(msg, cap, "out of memory reading '%s'", path); return LAYERDB_NOMEM; }
-        if (rc != FRAME_OK) return judge_bad_frame(r, path, off, repair, rec, msg, cap);
+        if (rc != FRAME_OK) return judge_bad_record(r, path, off, rc, len, repair, rec, msg, cap);
         uint64_t synced;
         if (body[0] == LDB_REC_SYNCED && ldb_logfmt_synced_decode(body, len, &synced) == 0) {
             if (synced > rec->marked_end) rec->marked_end = synced;

@@ -22,6 +22,7 @@ typedef struct ldb_recovery {
     int needs_init;       /* empty file, or a header cut short by a crash
                              while creating it: write a fresh header */
     int repaired;         /* good_end < file_size because of opts.repair */
+    uint64_t salt;        /* the header's checksum seed (unset if needs_init) */
 } ldb_recovery;
 
 /* Replay the file in fd into fn. Returns LAYERDB_OK with rec filled in

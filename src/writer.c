@@ -57,6 +57,7 @@ struct ldb_writer {
     int fd;                    /* (3) */
     int policy;                /* (3) enum layerdb_fsync */
     size_t max_pending;        /* (3) */
+    uint64_t salt;             /* (3) the file's checksum seed */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
     pthread_mutex_t lock;
@@ -188,7 +189,7 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
 static void mark_clean_end(ldb_writer *w) {
     if (w->error || w->synced_end <= w->marked_end) return;
     unsigned char rec[LDB_SYNCED_RECORD_SIZE];
-    ldb_logfmt_encode_synced(rec, w->synced_end);
+    ldb_logfmt_encode_synced(rec, w->salt, w->synced_end);
     uint64_t off = w->written_end;
     pthread_mutex_unlock(&w->lock);
     int err = 0;
@@ -243,6 +244,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     w->fd = cfg->fd;
     w->policy = cfg->policy;
     w->max_pending = cfg->max_pending;
+    w->salt = cfg->salt;
     snprintf(w->path, sizeof w->path, "%s", cfg->path);
     w->queued_end = w->written_end = w->synced_end = cfg->file_end;
     w->marked_end = cfg->marked_end;
@@ -277,7 +279,7 @@ static void wait_for_space(ldb_writer *w, size_t need) {
 /* Put a SYNCED record first in a fresh batch when synced_end moved on. */
 static void maybe_mark_synced(ldb_writer *w) {
     if (w->active.len != 0 || w->synced_end <= w->marked_end) return;
-    ldb_logfmt_encode_synced(w->active.p, w->synced_end);
+    ldb_logfmt_encode_synced(w->active.p, w->salt, w->synced_end);
     w->active.len = LDB_SYNCED_RECORD_SIZE;
     w->queued_end += LDB_SYNCED_RECORD_SIZE;
     w->marked_end = w->synced_end;
@@ -296,7 +298,7 @@ int ldb_writer_append(ldb_writer *w, size_t argc, const ldb_slice *argv, uint64_
         rc = LAYERDB_NOMEM;
     } else {
         maybe_mark_synced(w);
-        ldb_logfmt_append_command(&w->active, argc, argv);
+        ldb_logfmt_append_command(&w->active, w->salt, argc, argv);
         w->queued_end += need;
         *end = w->queued_end;
         if (w->sleeping || w->active.len >= WAKE_BYTES || w->policy == LAYERDB_FSYNC_ALWAYS) {

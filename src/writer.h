@@ -21,6 +21,7 @@ typedef struct ldb_writer_config {
     uint64_t marked_end;   /* the largest offset a SYNCED record in the file
                               already vouches for */
     size_t max_pending;    /* back-pressure bound in bytes */
+    uint64_t salt;         /* the file header's checksum seed */
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
