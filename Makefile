@@ -43,8 +43,9 @@ $(B)/liblayerdb.a: $(LIB_OBJ)
 $(B)/liblayerdb.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,liblayerdb.so.0 -o $@ $^ $(LIBS)
 
+VERSION := $(shell sed -n 's/^\#define LAYERDB_VERSION "\(.*\)"/\1/p' src/layerdb.h)
 $(B)/layerdb.pc: layerdb.pc.in Makefile | $(B)/obj
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LAYERDB_VERSION "\(.*\)"/\1/p' src/layerdb.h)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Test programs link the static library plus the fault-injecting syscall seam
 # (src/os.c built with LAYERDB_FAULTS), so EIO, ENOSPC and failed fsyncs can be
@@ -63,7 +64,7 @@ install: lib
 	install -m 644 $(B)/liblayerdb.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/liblayerdb.so $(DESTDIR)$(PREFIX)/lib/liblayerdb.so.0
 	ln -sf liblayerdb.so.0 $(DESTDIR)$(PREFIX)/lib/liblayerdb.so
-	install -m 644 $(B)/layerdb.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' layerdb.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/layerdb.pc
 
 # ---- Tests ----
 # check-plain runs every suite with this build; check-asan and check-tsan

@@ -1,17 +1,21 @@
 #!/bin/sh
 # check.sh -- run every test suite and print one final line "N passed, N failed".
 #
-# Suites: the C tests (spec/c/*_test.c) built plainly; the Lua specs
-# (busted, under Lua 5.4 and LuaJIT) and the LuaRocks install; then the C
-# tests rebuilt and run under AddressSanitizer+UndefinedBehaviorSanitizer and
-# under ThreadSanitizer (the writer thread). Every suite prints TAP; this script counts "ok" and
+# Suites: the C tests (spec/c/*_test.c) built plainly; make install and an
+# app built with pkg-config; the Lua specs (busted, under Lua 5.4 and
+# LuaJIT) and the LuaRocks install; the fast C tests under valgrind; then the
+# C tests rebuilt and run under AddressSanitizer+UndefinedBehaviorSanitizer
+# and under ThreadSanitizer (the writer thread). Every suite prints TAP; this script counts "ok" and
 # "not ok" lines. A suite that dies without finishing its plan counts as one
 # more failure, so a crash is never a pass.
 # CHECK_SUITES="plain asan tsan" picks a subset (default: all).
 set -u
 cd "$(dirname "$0")/.."
 
-SUITES=${CHECK_SUITES:-"plain lua asan tsan"}
+SUITES=${CHECK_SUITES:-"plain install lua valgrind asan tsan"}
+# Under valgrind: the suites that run in seconds natively (the 1.5M-key table
+# test and the kill loops take minutes there; ASan covers them).
+VALGRIND_TESTS="api_test recovery_test faults_test log_format_test fuzz_log_test"
 passed=0; failed=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -51,6 +55,12 @@ build() { # make TARGET quietly; a build failure is a failed suite
 for suite in $SUITES; do
     case $suite in
     plain) build tests && run_c_suites build "c" ;;
+    install) build lib && run_tap "install" scripts/tap-install.sh ;;
+    valgrind)
+        build tests && for t in $VALGRIND_TESTS; do
+            [ -x "build/test/$t" ] && run_tap "valgrind $t" valgrind -q --error-exitcode=99 \
+                --leak-check=full --errors-for-leak-kinds=definite "build/test/$t"
+        done ;;
     lua) # the Lua module's specs under Lua 5.4 and LuaJIT, and the rockspec
         if [ -f lua.mk ]; then
             build lua && for s in scripts/tap-lua54.sh scripts/tap-luajit.sh scripts/tap-rockspec.sh; do
