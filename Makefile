@@ -84,6 +84,18 @@ tests-asan:
 tests-tsan:
 	$(MAKE) B=build-tsan CC=clang CFLAGS="$(SAN_FLAGS_tsan)" tests
 
+# ---- Fuzzing: libFuzzer (clang) on the log reader; FUZZ_SECONDS to taste ----
+FUZZ_SECONDS ?= 60
+build-fuzz/fuzz_log: spec/c/fuzz_log_main.c spec/c/fuzz_log.h $(LIB_SRC) src/*.h
+	mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -Isrc spec/c/fuzz_log_main.c $(LIB_SRC) -o $@ $(LIBS)
+fuzz: build-fuzz/fuzz_log $(B)/test/fuzz_log_test
+	mkdir -p build-fuzz/corpus build-fuzz/seeds
+	LAYERDB_FUZZ_CORPUS=build-fuzz/seeds $(B)/test/fuzz_log_test >/dev/null || true
+	build-fuzz/fuzz_log -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -artifact_prefix=build-fuzz/ build-fuzz/corpus build-fuzz/seeds
+
 # ---- Lua: the module, layerdb-run, the rockspec (lua.mk) ----
 -include lua.mk
 

@@ -20,7 +20,7 @@
  *         COMMANDS: varint ncmds (>= 1), per command varint argc (>= 1),
  *                   per argument varint length and the bytes;
  *         SYNCED:   8-byte offset.
- * Varints are LEB128, at most 10 bytes, values up to 2^63. */
+ * Varints are LEB128, at most 9 bytes, values below 2^63. */
 #include <string.h>
 
 #define XXH_INLINE_ALL

@@ -1,20 +1,24 @@
 /* recovery.c -- replay a log at open: torn-tail truncation, damage report.
  *
  * The file is read front to back in chunks; each valid record is applied
- * as it is read. The first frame that fails (bad length check, body past
+ * as it is read. The first record that fails (bad length check, body past
  * the end of the file, bad checksum) is at offset B. Then:
- *  - If some valid SYNCED record after B vouches for an offset past B, the
+ *  - If the file ends inside it, it is a torn tail (below).
+ *  - If some valid SYNCED record after it vouches for an offset past B, the
  *    bytes at B were fsynced once and are now damaged: LAYERDB_CORRUPT
- *    naming B (or, with repair, truncate at B).
+ *    naming B (or, with repair, truncate at B). When B's length checks out
+ *    the search starts after its body, so nothing inside a value is ever
+ *    taken for a record; otherwise at B + 1.
  *  - Otherwise B lies after the last fsync: a torn tail, as a crash or power
  *    loss leaves it (a cut record, garbage or zeros, even pages written out
  *    of order). Everything from B on is dropped and the open succeeds.
  * A record whose checksum is right but whose content is not understood is
  * damage, not a tear: LAYERDB_CORRUPT.
  *
- * Finding records after B cannot trust any length, so the scan tries every
- * offset; the 4-byte length check rejects almost all of them at once, so a
- * garbage tail of N bytes costs O(N), not O(N * record size). */
+ * Finding records after a bad length cannot trust any length, so the search
+ * tries every offset; the salted 4-byte length check rejects almost all of
+ * them at once, and a budget bounds the bodies it hashes (max_mark_from), so
+ * N bytes after B cost O(N), even in a file crafted to defeat the check. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,15 +133,34 @@ static int apply_commands(replay_ctx *c, const unsigned char *body, size_t len, 
 
 /* ---- After a bad frame: torn tail or damage? ---- */
 
+/* The length a frame at off claims, if its length check passes. */
+static int peek_len(reader *r, uint64_t off, uint32_t *len) {
+    const unsigned char *frame;
+    int rc = reader_get(r, off, LDB_FRAME_SIZE, &frame);
+    if (rc == READ_ERR) return FRAME_IOERR;
+    if (rc == READ_NOMEM) return FRAME_NOMEM;
+    if (rc == READ_EOF) return FRAME_TORN;
+    return ldb_logfmt_frame_check(frame, r->salt, len) == 0 ? FRAME_OK : FRAME_BAD_FRAME;
+}
+
 /* The largest offset vouched for by a valid SYNCED record at or after
- * 'from'. */
+ * 'from'. Real records found on the way are followed whole. Checking a
+ * candidate's body costs its length, so a crafted file with a plausible
+ * frame at every offset would make this quadratic: past a budget of twice
+ * the bytes scanned, only 9-byte bodies (SYNCED records, all that matters
+ * here) are checked, which keeps the scan linear. */
 static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
+    uint64_t budget = 2 * (r->size - from) + CHUNK;
     *mark = 0;
-    uint64_t off = from;
-    while (off + LDB_FRAME_SIZE <= r->size) {
+    for (uint64_t off = from; off + LDB_FRAME_SIZE <= r->size;) {
         const unsigned char *body;
         uint32_t len;
-        int rc = read_record(r, off, &body, &len);
+        int rc = peek_len(r, off, &len);
+        if (rc == FRAME_OK && len != 1 + 8 && len > budget) rc = FRAME_BAD_FRAME;
+        if (rc == FRAME_OK) {
+            budget -= len < budget ? len : budget;
+            rc = read_record(r, off, &body, &len);
+        }
         if (rc == FRAME_IOERR) return LAYERDB_IOERR;
         if (rc == FRAME_NOMEM) return LAYERDB_NOMEM;
         if (rc != FRAME_OK) { off++; continue; }
@@ -177,7 +200,8 @@ static int judge_bad_record(reader *r, const char *path, uint64_t bad, int kind,
     if (rc == LAYERDB_IOERR) return io_error(path, bad, msg, cap);
     if (rc) { snprintf(msg, cap, "out of memory reading '%s'", path); return rc; }
     if (mark > bad) {
-        if (!repair) return corrupt(path, bad, "bad checksum", msg, cap);
+        if (!repair)
+            return corrupt(path, bad, kind == FRAME_BAD_BODY ? "bad checksum" : "bad length", msg, cap);
         rec->repaired = 1;
     }
     return LAYERDB_OK;
