@@ -4,6 +4,7 @@
  * library's. ldb_alloc counts live bytes (what was asked for, not what the
  * allocator rounded up to) for layerdb_info's memory figure. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 
@@ -30,6 +31,19 @@ void *ldb_malloc(ldb_alloc *a, size_t n) {
     return p;
 }
 
+void *ldb_calloc(ldb_alloc *a, size_t n) {
+    if (n == 0 || n == SIZE_MAX) return NULL;
+    void *p;
+    if (a->fn.malloc == libc_malloc) {
+        p = calloc(1, n); /* large blocks come from mmap already zeroed */
+    } else {
+        p = a->fn.malloc(n, a->fn.ud);
+        if (p) memset(p, 0, n);
+    }
+    if (p) atomic_fetch_add_explicit(&a->live_bytes, n, memory_order_relaxed);
+    return p;
+}
+
 void *ldb_realloc(ldb_alloc *a, void *p, size_t old_n, size_t n) {
     if (n == 0 || n == SIZE_MAX) return NULL;
     void *q = a->fn.realloc(p, n, a->fn.ud);
@@ -44,6 +58,10 @@ void ldb_free(ldb_alloc *a, void *p, size_t n) {
     if (!p) return;
     atomic_fetch_sub_explicit(&a->live_bytes, n, memory_order_relaxed);
     a->fn.free(p, a->fn.ud);
+}
+
+int ldb_alloc_is_libc(const ldb_alloc *a) {
+    return a->fn.malloc == libc_malloc;
 }
 
 size_t ldb_mul_size(size_t n, size_t size) {

@@ -32,8 +32,13 @@ LDB_INTERNAL void ldb_alloc_init(ldb_alloc *a, const layerdb_allocator *user);
 /* Sizes are passed to free/realloc so the counter stays exact; callers
  * always know them (entries, tables and buffers record their sizes). */
 LDB_INTERNAL void *ldb_malloc(ldb_alloc *a, size_t n);
+/* Zeroed memory. With the C library's allocator this is calloc, which
+ * gets large blocks from mmap already zero: no memset pass over them. */
+LDB_INTERNAL void *ldb_calloc(ldb_alloc *a, size_t n);
 LDB_INTERNAL void *ldb_realloc(ldb_alloc *a, void *p, size_t old_n, size_t n);
 LDB_INTERNAL void ldb_free(ldb_alloc *a, void *p, size_t n);
+/* 1 if a uses the C library's allocator (not a user's). */
+LDB_INTERNAL int ldb_alloc_is_libc(const ldb_alloc *a);
 /* n * size, or SIZE_MAX when it overflows (so the allocation fails). */
 LDB_INTERNAL size_t ldb_mul_size(size_t n, size_t size);
 

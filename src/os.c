@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +240,18 @@ void ldb_os_random(void *buf, size_t n) {
         x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
         p[done] = (unsigned char)((x * 0x2545F4914F6CDD1Dull) >> 56);
     }
+}
+
+void ldb_os_release_pages(void *p, size_t n) {
+#if defined(__linux__)
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(page - 1);
+    if (end > start) (void)madvise((void *)start, end - start, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 
 uint64_t ldb_os_now_ms(void) {

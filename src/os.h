@@ -39,6 +39,11 @@ LDB_INTERNAL int ldb_os_lock_writer(int fd, long *holder_pid);
  * clock, pid and addresses). Never fails. */
 LDB_INTERNAL void ldb_os_random(void *buf, size_t n);
 
+/* Tell the OS the whole pages inside [p, p + n) are no longer needed
+ * (madvise MADV_DONTNEED): they read as zeros if touched again. Best effort;
+ * a no-op where unsupported. */
+LDB_INTERNAL void ldb_os_release_pages(void *p, size_t n);
+
 /* Monotonic clock in milliseconds. */
 LDB_INTERNAL uint64_t ldb_os_now_ms(void);
 

@@ -14,7 +14,8 @@
  *
  * Invariants:
  *  (1) Every live key is in exactly one of old and cur.
- *  (2) While resizing, old slots [0, migrated) hold no live entry.
+ *  (2) While resizing, old slots [0, migrated) hold no live entry, and are
+ *      never read: their pages may have been given back (release_migrated).
  *  (3) Nothing is ever inserted into old: a key found there on put or
  *      remove is marked DELETED in old (and put into cur on put).
  *  (4) Moved and removed slots become DELETED, never EMPTY, so probe chains
@@ -26,6 +27,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "os.h"
 #include "table.h"
 
 #define TAG_EMPTY 0
@@ -38,6 +40,15 @@
 #define STEP_VISITS 1024       /* slots visited per step at most: a sparse
                                   old array must not turn one call into a
                                   scan of millions of slots */
+
+#define PREFETCH_AHEAD 8
+#define RELEASE_SLOTS (128 * 1024)      /* release pages 1 MiB of slots at a time */
+#define RELEASE_MIN_SLOTS (512 * 1024)  /* smaller arrays are freed cheaply anyway */
+#if defined(__GNUC__) || defined(__clang__)
+#define prefetch(p) __builtin_prefetch(p)
+#else
+#define prefetch(p) ((void)(p))
+#endif
 
 /* ---- Entries ---- */
 
@@ -121,16 +132,20 @@ static int entry_has_key(const ldb_entry *e, const void *key, size_t klen) {
     return v.klen == klen && (klen == 0 || memcmp(v.key, key, klen) == 0);
 }
 
-/* The slot holding key in s, or SIZE_MAX. */
-static size_t slots_find(const ldb_slots *s, uint64_t h, const void *key, size_t klen) {
+/* The slot holding key in s, or SIZE_MAX. Slots below 'skip' count as
+ * DELETED without being read: in old, they are migrated (invariant (2))
+ * and their memory may already be given back (release_migrated). */
+static size_t slots_find(const ldb_slots *s, size_t skip, uint64_t h, const void *key,
+                         size_t klen) {
     if (s->cap == 0) return SIZE_MAX;
     uint8_t tag = tag_of(h);
     size_t i = home_slot(h, s->cap);
+    if (i < skip) i = skip;
     for (size_t probes = 0; probes < s->cap; probes++) {
         uint8_t got = s->tags[i];
         if (got == TAG_EMPTY) return SIZE_MAX;
         if (got == tag && entry_has_key(s->ents[i], key, klen)) return i;
-        if (++i == s->cap) i = 0;
+        if (++i == s->cap) i = skip; /* wrap past the DELETED run [0, skip) */
     }
     return SIZE_MAX;
 }
@@ -155,11 +170,12 @@ static void slots_place(ldb_slots *s, size_t i, uint64_t h, ldb_entry *e) {
 
 static int slots_alloc(ldb_alloc *a, ldb_slots *s, size_t cap) {
     size_t bytes = ldb_mul_size(cap, sizeof(ldb_entry *) + 1);
-    void *block = ldb_malloc(a, bytes);
+    /* Zeroed (TAG_EMPTY) by calloc: a memset of a 10M-slot array here would
+     * make the one put that starts a resize take ~10 ms. */
+    void *block = ldb_calloc(a, bytes);
     if (!block) return -1;
     s->ents = block;
     s->tags = (uint8_t *)block + cap * sizeof(ldb_entry *);
-    memset(s->tags, TAG_EMPTY, cap);
     s->cap = cap;
     s->used = 0;
     return 0;
@@ -187,7 +203,7 @@ void ldb_table_free(ldb_table *t) {
     slots_free(t->alloc, &t->old);
     slots_free(t->alloc, &t->cur);
     t->count = 0;
-    t->migrated = 0;
+    t->migrated = t->released = 0;
 }
 
 /* ---- Incremental resize ---- */
@@ -198,6 +214,22 @@ static uint64_t entry_hash(const ldb_table *t, const ldb_entry *e) {
     return hash_key(t, v.key, v.klen);
 }
 
+/* Give the pages of old below 'migrated' back to the OS as the drain
+ * passes them, RELEASE_SLOTS at a time. Freeing a drained 100 MB array at
+ * once (munmap) takes ~10 ms here, far over the 1 ms budget of one call;
+ * released pages make that final free cheap. Only with the C library's
+ * allocator (we know it leaves the block's interior alone) and for big
+ * arrays. Nothing reads old below 'migrated' (invariant (2), slots_find). */
+static void release_migrated(ldb_table *t) {
+    size_t upto = t->migrated / RELEASE_SLOTS * RELEASE_SLOTS;
+    if (!t->old.cap || upto <= t->released || t->old.cap < RELEASE_MIN_SLOTS ||
+        !ldb_alloc_is_libc(t->alloc))
+        return;
+    ldb_os_release_pages(t->old.ents + t->released, (upto - t->released) * sizeof(ldb_entry *));
+    ldb_os_release_pages(t->old.tags + t->released, upto - t->released);
+    t->released = upto;
+}
+
 /* Move up to max_moves live entries from old to cur, visiting at most
  * STEP_VISITS slots per batch of STEP_MOVES. Frees old when drained. */
 static void rehash_step(ldb_table *t, size_t max_moves) {
@@ -206,6 +238,11 @@ static void rehash_step(ldb_table *t, size_t max_moves) {
     while (t->old.cap && moves < max_moves && visits < visit_cap) {
         size_t i = t->migrated++;
         visits++;
+        /* Moving an entry means reading its key to rehash it: a cache miss
+         * per entry. Ask for entries a few slots ahead so the misses
+         * overlap instead of queueing. */
+        size_t ahead = i + PREFETCH_AHEAD;
+        if (ahead < t->old.cap && t->old.tags[ahead] > TAG_DELETED) prefetch(t->old.ents[ahead]);
         if (t->old.tags[i] > TAG_DELETED) {
             ldb_entry *e = t->old.ents[i];
             uint64_t h = entry_hash(t, e);
@@ -215,9 +252,10 @@ static void rehash_step(ldb_table *t, size_t max_moves) {
         }
         if (t->migrated == t->old.cap) {
             slots_free(t->alloc, &t->old);
-            t->migrated = 0;
+            t->migrated = t->released = 0;
         }
     }
+    release_migrated(t);
 }
 
 static int over_load(const ldb_slots *s, size_t extra) {
@@ -235,7 +273,7 @@ static int start_resize(ldb_table *t, size_t extra) {
     if (slots_alloc(t->alloc, &fresh, cap) != 0) return -1;
     t->old = t->cur;
     t->cur = fresh;
-    t->migrated = 0;
+    t->migrated = t->released = 0;
     if (t->old.cap == 0) return 0;
     if (t->count == 0) slots_free(t->alloc, &t->old); /* only DELETED slots */
     return 0;
@@ -258,9 +296,9 @@ static void maybe_shrink(ldb_table *t) {
 
 ldb_entry *ldb_table_find(const ldb_table *t, const void *key, size_t klen) {
     uint64_t h = hash_key(t, key, klen);
-    size_t i = slots_find(&t->cur, h, key, klen);
+    size_t i = slots_find(&t->cur, 0, h, key, klen);
     if (i != SIZE_MAX) return t->cur.ents[i];
-    i = slots_find(&t->old, h, key, klen);
+    i = slots_find(&t->old, t->migrated, h, key, klen);
     return i != SIZE_MAX ? t->old.ents[i] : NULL;
 }
 
@@ -270,14 +308,14 @@ int ldb_table_put(ldb_table *t, ldb_entry *e, ldb_entry **replaced) {
     uint64_t h = hash_key(t, v.key, v.klen);
     *replaced = NULL;
     rehash_step(t, STEP_MOVES);
-    size_t i = slots_find(&t->cur, h, v.key, v.klen);
+    size_t i = slots_find(&t->cur, 0, h, v.key, v.klen);
     if (i != SIZE_MAX) { /* same key in cur: swap the pointer */
         *replaced = t->cur.ents[i];
         t->cur.ents[i] = e;
         return 0;
     }
     if (make_room(t) != 0) return -1;
-    i = slots_find(&t->old, h, v.key, v.klen);
+    i = slots_find(&t->old, t->migrated, h, v.key, v.klen);
     if (i != SIZE_MAX) { /* invariant (3): move it out of old */
         *replaced = t->old.ents[i];
         t->old.tags[i] = TAG_DELETED;
@@ -292,10 +330,10 @@ ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen) {
     uint64_t h = hash_key(t, key, klen);
     rehash_step(t, STEP_MOVES);
     ldb_slots *s = &t->cur;
-    size_t i = slots_find(s, h, key, klen);
+    size_t i = slots_find(s, 0, h, key, klen);
     if (i == SIZE_MAX) {
         s = &t->old;
-        i = slots_find(s, h, key, klen);
+        i = slots_find(s, t->migrated, h, key, klen);
     }
     if (i == SIZE_MAX) return NULL;
     ldb_entry *e = s->ents[i];
@@ -307,6 +345,7 @@ ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen) {
 
 ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos) {
     size_t total = t->old.cap + t->cur.cap;
+    if (*pos < t->migrated) *pos = t->migrated; /* invariant (2) */
     while (*pos < total) {
         size_t p = (*pos)++;
         const ldb_slots *s = p < t->old.cap ? &t->old : &t->cur;
@@ -322,15 +361,16 @@ ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos) {
  * entry's home slot grows with its hash, and linear probing keeps it
  * between its home and the next EMPTY slot: so scanning from home(lo) up
  * to the first EMPTY slot past home(hi) (wrapping) finds them all. */
-static void slots_scan_range(const ldb_table *t, const ldb_slots *s, uint64_t lo, uint64_t hi,
-                             ldb_scan_fn fn, void *ud) {
+static void slots_scan_range(const ldb_table *t, const ldb_slots *s, size_t skip, uint64_t lo,
+                             uint64_t hi, ldb_scan_fn fn, void *ud) {
     if (s->cap == 0) return;
     size_t a = home_slot(lo, s->cap), b = home_slot(hi, s->cap);
     size_t i = a, steps = 0;
     for (; steps < s->cap; steps++) {
         int past_b = steps > b - a;
-        if (past_b && s->tags[i] == TAG_EMPTY) break;
-        if (s->tags[i] > TAG_DELETED) {
+        uint8_t tag = i < skip ? TAG_DELETED : s->tags[i]; /* see slots_find */
+        if (past_b && tag == TAG_EMPTY) break;
+        if (tag > TAG_DELETED) {
             uint64_t h = entry_hash(t, s->ents[i]);
             if (h >= lo && h <= hi) fn(ud, s->ents[i]);
         }
@@ -349,8 +389,8 @@ uint64_t ldb_table_scan(const ldb_table *t, uint64_t cursor, size_t slots, ldb_s
         uint64_t span = (UINT64_MAX / cap + 1) * (uint64_t)slots; /* < 2^64 */
         if (span - 1 < UINT64_MAX - cursor) hi = cursor + (span - 1);
     }
-    slots_scan_range(t, &t->old, cursor, hi, fn, ud);
-    slots_scan_range(t, &t->cur, cursor, hi, fn, ud);
+    slots_scan_range(t, &t->old, t->migrated, cursor, hi, fn, ud);
+    slots_scan_range(t, &t->cur, 0, cursor, hi, fn, ud);
     return hi == UINT64_MAX ? 0 : hi + 1;
 }
 

@@ -53,6 +53,7 @@ typedef struct ldb_table {
     ldb_slots cur;    /* where inserts go */
     ldb_slots old;    /* being drained into cur while resizing; cap 0 if not */
     size_t migrated;  /* old slots [0, migrated) are already moved */
+    size_t released;  /* old slots [0, released) have their pages given back */
     size_t count;     /* live keys in old + cur */
 } ldb_table;
 
