@@ -58,7 +58,7 @@ extern "C" {
 #define LAYERDB_NOTDB 7     /* the file is not a layerdb file */
 #define LAYERDB_VERSION_MISMATCH 8 /* written by a newer format version */
 #define LAYERDB_TOOBIG 9    /* key or value over the size limit */
-#define LAYERDB_READONLY 10 /* write on a read-only or non-persisting handle */
+#define LAYERDB_READONLY 10 /* write on a handle opened with readonly = 1 */
 #define LAYERDB_FULL 11     /* disk full (ENOSPC); sticky like IOERR */
 
 /* ---- Limits ---- */
@@ -135,7 +135,9 @@ LAYERDB_API int layerdb_open(layerdb **db, const char *path, const layerdb_optio
 /* Flush every write to the file, fsync it, stop the writer thread and free
  * everything, even on error. Returns the first error the writer thread met
  * (LAYERDB_IOERR, LAYERDB_FULL) if any write since open did not reach the
- * disk. db == NULL is harmless. The handle is invalid afterwards. */
+ * disk. db == NULL is harmless. The handle is invalid afterwards, its
+ * message too: to read the detail of a failure, call layerdb_flush first
+ * (it reports the same error) and read layerdb_errmsg. */
 LAYERDB_API int layerdb_close(layerdb *db);
 
 /* ---- Reading and writing ---- */

@@ -39,6 +39,7 @@
  *  proves nothing. Every later append, wait and stop reports it. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -253,7 +254,13 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     pthread_cond_init(&w->work_cv, NULL);
     pthread_cond_init(&w->done_cv, NULL);
     pthread_cond_init(&w->space_cv, NULL);
+    /* The thread blocks every signal (it inherits the mask), so a host's
+     * handlers for SIGINT, SIGTERM, ... run in the host's own threads. */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc != 0) {
         if (msg) snprintf(msg, cap, "cannot start the writer thread: %s", strerror(rc));
         pthread_mutex_destroy(&w->lock);
