@@ -29,11 +29,9 @@
 
 #include "layerdb.h"
 #include "test.h"
+#include "workload.h"
 
 #define VALUE_MAX 300                 /* value lengths are 1..VALUE_MAX */
-#define KEY_CAP 32
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
 #define EVERYSEC_BOUND_NS (1500 * NS_PER_MS) /* what a kill may lose */
 #define ACK_WAIT_LIMIT_NS (10 * NS_PER_S)    /* a child this slow is a bug */
 #define CHILD_MAX_KEYS 10000000u             /* a runaway child stops here */
@@ -50,39 +48,9 @@ enum child_exit {
 
 /* ---- Keys and values derived from the index ---- */
 
-static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static size_t key_for(uint64_t i, char key[KEY_CAP]) {
-    return (size_t)snprintf(key, KEY_CAP, "k%08llu", (unsigned long long)i);
-}
-
 /* The value of key i: 1..VALUE_MAX bytes, all from (seed, i). */
 static size_t value_for(uint64_t seed, uint64_t i, unsigned char buf[VALUE_MAX]) {
-    uint64_t h = mix64(seed ^ mix64(i));
-    size_t len = 1 + (size_t)(h % VALUE_MAX);
-    for (size_t j = 0; j < len; j++) {
-        if (j % 8 == 0) h = mix64(h + j);
-        buf[j] = (unsigned char)(h >> (8 * (j % 8)));
-    }
-    return len;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t start_seed(void) {
-    uint64_t seed = test_seed();
-    printf("# seed %llu\n", (unsigned long long)seed);
-    test_rand_state = seed ? seed : 1; /* xorshift must not start at 0 */
-    return seed;
+    return value_of_varying_length(seed, i, buf, VALUE_MAX);
 }
 
 /* ---- The child: set keys in order, acknowledge each on a pipe ---- */
@@ -147,64 +115,19 @@ struct kill_plan {
 
 struct child_run {
     pid_t pid;
-    int ack_fd;                /* read end of the ack pipe; -1 once closed */
-    struct ack *acks;          /* every ack received, in order */
-    size_t n_acks, cap_acks;
-    unsigned char partial[sizeof(struct ack)]; /* a record cut by read() */
-    size_t partial_len;
+    struct rec_pipe acks;      /* every struct ack received, in order */
     uint64_t start_ns, kill_ns; /* fork and SIGKILL times (monotonic) */
     int status;                /* from waitpid */
 };
 
-static void push_ack(struct child_run *run, const unsigned char *bytes) {
-    if (run->n_acks == run->cap_acks) {
-        size_t cap = run->cap_acks ? 2 * run->cap_acks : 1024;
-        struct ack *grown = realloc(run->acks, cap * sizeof *grown);
-        if (!grown) { perror("realloc"); exit(2); }
-        run->acks = grown;
-        run->cap_acks = cap;
-    }
-    memcpy(&run->acks[run->n_acks++], bytes, sizeof(struct ack));
-}
-
-/* Read what the child has sent. Returns 0 at end of file (the child is gone
- * and the pipe is empty), 1 otherwise. */
-static int read_acks(struct child_run *run) {
-    unsigned char buf[4096];
-    size_t have = run->partial_len;
-    memcpy(buf, run->partial, have);
-    ssize_t got = read(run->ack_fd, buf + have, sizeof buf - have);
-    if (got < 0 && errno == EINTR) got = 0;
-    else if (got <= 0) return 0;
-    have += (size_t)got;
-    size_t off = 0;
-    for (; have - off >= sizeof(struct ack); off += sizeof(struct ack))
-        push_ack(run, buf + off);
-    run->partial_len = have - off;
-    memcpy(run->partial, buf + off, run->partial_len);
-    return 1;
-}
-
-/* Collect acks until the deadline or until 'want' acks have arrived. */
-static void wait_for_acks(struct child_run *run, uint64_t deadline_ns, size_t want) {
-    for (;;) {
-        uint64_t now = now_ns();
-        if (run->n_acks >= want || now >= deadline_ns) return;
-        struct pollfd p = {.fd = run->ack_fd, .events = POLLIN};
-        int timeout_ms = (int)((deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS);
-        int ready = poll(&p, 1, timeout_ms);
-        if (ready > 0 && !read_acks(run)) return; /* the child ended early */
-    }
+static const struct ack *ack_at(const struct child_run *run, size_t k) {
+    return (const struct ack *)(const void *)(run->acks.items + k * sizeof(struct ack));
 }
 
 /* SIGKILL the child, reap it, then drain the acks it wrote before dying. */
 static void kill_and_reap(struct child_run *run) {
     run->kill_ns = now_ns();
-    kill(run->pid, SIGKILL);
-    while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR) {}
-    while (read_acks(run)) {}
-    close(run->ack_fd);
-    run->ack_fd = -1;
+    kill_child_and_drain(run->pid, &run->acks, &run->status);
 }
 
 /* Fork a writer per 'plan' and kill it per 'kp'. Returns 0, or -1 if no
@@ -224,16 +147,15 @@ static int crash_child(struct child_run *run, const struct writer_plan *plan,
         child_write_keys(plan, fds[1], parent);
     }
     close(fds[1]);
-    run->ack_fd = fds[0];
+    rec_pipe_init(&run->acks, fds[0], sizeof(struct ack));
     uint64_t limit = kp->delay_ns < ACK_WAIT_LIMIT_NS ? kp->delay_ns : ACK_WAIT_LIMIT_NS;
-    wait_for_acks(run, run->start_ns + limit, kp->after_acks);
+    rec_pipe_wait(&run->acks, run->start_ns + limit, kp->after_acks);
     kill_and_reap(run);
     return 0;
 }
 
 static void child_run_free(struct child_run *run) {
-    free(run->acks);
-    run->acks = NULL;
+    rec_pipe_free(&run->acks);
 }
 
 /* The child must have died of our SIGKILL, having acked keys in order. */
@@ -241,9 +163,9 @@ static void check_child_run(const struct child_run *run, uint64_t start) {
     int killed = WIFSIGNALED(run->status) && WTERMSIG(run->status) == SIGKILL;
     if (!killed) printf("# child status %d, not SIGKILL\n", run->status);
     CHECK(killed);
-    CHECK(run->partial_len == 0);
+    CHECK(run->acks.partial_len == 0);
     size_t out_of_order = 0;
-    for (size_t k = 0; k < run->n_acks; k++) out_of_order += run->acks[k].index != start + k;
+    for (size_t k = 0; k < run->acks.n; k++) out_of_order += ack_at(run, k)->index != start + k;
     CHECK(out_of_order == 0);
 }
 
@@ -253,35 +175,6 @@ struct expectation {
     uint64_t must_have; /* keys 0..must_have-1 must be there */
     uint64_t may_have;  /* and no more than this many keys */
 };
-
-/* Length of the run of keys 0,1,2,... present; counts wrong values. */
-static uint64_t count_prefix(layerdb *db, uint64_t seed, uint64_t *bad_values) {
-    char key[KEY_CAP];
-    unsigned char want[VALUE_MAX];
-    uint64_t i = 0;
-    for (;; i++) {
-        const void *val;
-        size_t vlen;
-        if (layerdb_get(db, key, key_for(i, key), &val, &vlen) != LAYERDB_OK) return i;
-        size_t want_len = value_for(seed, i, want);
-        if (vlen != want_len || memcmp(val, want, vlen) != 0) {
-            if (*bad_values == 0) printf("# %s has a wrong value\n", key);
-            (*bad_values)++;
-        }
-    }
-}
-
-/* Keys past the prefix, looked up one by one up to 'scan_to' (a hole). */
-static uint64_t count_keys_after(layerdb *db, uint64_t from, uint64_t scan_to) {
-    char key[KEY_CAP];
-    uint64_t found = 0;
-    for (uint64_t i = from + 1; i < scan_to; i++) {
-        if (layerdb_get(db, key, key_for(i, key), NULL, NULL) != LAYERDB_OK) continue;
-        if (found++ == 0) printf("# %s present after a hole at %llu\n", key,
-                                 (unsigned long long)from);
-    }
-    return found;
-}
 
 /* Reopen 'path' and check what a crash may leave (see the file's header).
  * Returns the number of keys recovered, or UINT64_MAX if it would not open. */
@@ -294,7 +187,7 @@ static uint64_t check_recovered(const char *path, uint64_t seed, struct expectat
     layerdb_info info;
     CHECK_RC(layerdb_info_get(db, &info), LAYERDB_OK);
     uint64_t bad_values = 0;
-    uint64_t prefix = count_prefix(db, seed, &bad_values);
+    uint64_t prefix = count_prefix(db, seed, VALUE_MAX, &bad_values);
     CHECK(bad_values == 0);
     CHECK(count_keys_after(db, prefix, want.may_have + 64) == 0);
     CHECK(info.keys == prefix);
@@ -310,11 +203,6 @@ static uint64_t check_recovered(const char *path, uint64_t seed, struct expectat
 
 /* ---- The kill loops ---- */
 
-static uint64_t random_between(uint64_t lo, uint64_t hi) { /* inclusive */
-    return lo + test_rand() % (hi - lo + 1);
-}
-
-/* Alternate: kill 0-30 ms after fork, or after 0-299 acks. */
 static struct kill_plan quick_kill(int round) {
     struct kill_plan kp = {UINT64_MAX, SIZE_MAX};
     if (round % 2 == 0) kp.delay_ns = random_between(0, 30) * NS_PER_MS;
@@ -334,7 +222,7 @@ static struct kill_plan everysec_kill(int round) {
 /* Keys acknowledged at least EVERYSEC_BOUND_NS before the kill. */
 static uint64_t acked_before(const struct child_run *run, uint64_t bound_ns) {
     uint64_t n = 0;
-    while (n < run->n_acks && run->acks[n].t_ns + bound_ns <= run->kill_ns) n++;
+    while (n < run->acks.n && ack_at(run, n)->t_ns + bound_ns <= run->kill_ns) n++;
     return n;
 }
 
@@ -343,7 +231,7 @@ static void report_round(int round, const struct kill_plan *kp, uint64_t start,
     printf("# round %d: start %llu, delay %lld ms, after %lld acks, %zu acks\n", round,
            (unsigned long long)start,
            kp->delay_ns == UINT64_MAX ? -1LL : (long long)(kp->delay_ns / NS_PER_MS),
-           kp->after_acks == SIZE_MAX ? -1LL : (long long)kp->after_acks, run->n_acks);
+           kp->after_acks == SIZE_MAX ? -1LL : (long long)kp->after_acks, run->acks.n);
 }
 
 /* What the kills covered, printed so a run shows the test had teeth. */
@@ -356,8 +244,8 @@ struct kill_stats {
 static void count_round(struct kill_stats *st, const struct child_run *run,
                         struct expectation want, uint64_t recovered) {
     st->kills++;
-    st->kills_before_first_ack += run->n_acks == 0;
-    st->acked += run->n_acks;
+    st->kills_before_first_ack += run->acks.n == 0;
+    st->acked += run->acks.n;
     if (recovered != UINT64_MAX && recovered + 1 == want.may_have) st->in_flight++;
 }
 
@@ -379,7 +267,7 @@ TEST("keeps every acknowledged write across 24 SIGKILLs under fsync always") {
         struct child_run run;
         REQUIRE(crash_child(&run, &plan, &kp) == 0);
         check_child_run(&run, recovered);
-        struct expectation want = {recovered + run.n_acks, recovered + run.n_acks + 1};
+        struct expectation want = {recovered + run.acks.n, recovered + run.acks.n + 1};
         recovered = check_recovered(path, seed, want);
         count_round(&st, &run, want, recovered);
         if (test_failures_in_case) report_round(round, &kp, plan.start, &run);
@@ -391,9 +279,9 @@ TEST("keeps every acknowledged write across 24 SIGKILLs under fsync always") {
 /* A long everysec round: how long the child wrote and what the bound held. */
 static void print_long_round(const struct child_run *run, uint64_t durable,
                              uint64_t start, uint64_t recovered) {
-    uint64_t writing_ms = run->n_acks ? (run->kill_ns - run->acks[0].t_ns) / NS_PER_MS : 0;
+    uint64_t writing_ms = run->acks.n ? (run->kill_ns - ack_at(run, 0)->t_ns) / NS_PER_MS : 0;
     printf("# wrote %llu ms, %zu acks, %llu due by the bound, %llu of them recovered\n",
-           (unsigned long long)writing_ms, run->n_acks, (unsigned long long)durable,
+           (unsigned long long)writing_ms, run->acks.n, (unsigned long long)durable,
            (unsigned long long)(recovered >= start ? recovered - start : 0));
 }
 
@@ -409,7 +297,7 @@ TEST("keeps every write acknowledged 1.5 s before a SIGKILL under fsync everysec
         REQUIRE(crash_child(&run, &plan, &kp) == 0);
         check_child_run(&run, recovered);
         uint64_t durable = acked_before(&run, EVERYSEC_BOUND_NS);
-        struct expectation want = {recovered + durable, recovered + run.n_acks + 1};
+        struct expectation want = {recovered + durable, recovered + run.acks.n + 1};
         recovered = check_recovered(path, seed, want);
         if (round % 4 == 3) {
             print_long_round(&run, durable, plan.start, recovered);

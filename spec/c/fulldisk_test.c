@@ -23,9 +23,9 @@
 
 #include "layerdb.h"
 #include "test.h"
+#include "workload.h"
 
 #define VALUE_LEN 1024      /* every value: 1 KiB */
-#define KEY_CAP 32
 #define DISK_OPTIONS "size=1m"
 #define MAX_KEYS 4096       /* 4 MiB of values: more than the disk holds */
 #define FLUSH_EVERY_MAX 64  /* under everysec, flush every 1..this many sets */
@@ -33,38 +33,11 @@
 
 /* ---- Keys and values derived from the index ---- */
 
-static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static size_t key_for(uint64_t i, char key[KEY_CAP]) {
-    return (size_t)snprintf(key, KEY_CAP, "k%08llu", (unsigned long long)i);
-}
-
-/* The value of key i: VALUE_LEN bytes from (seed, i). */
-static void value_for(uint64_t seed, uint64_t i, unsigned char buf[VALUE_LEN]) {
-    uint64_t h = mix64(seed ^ mix64(i));
-    for (size_t j = 0; j < VALUE_LEN; j++) {
-        if (j % 8 == 0) h = mix64(h + j);
-        buf[j] = (unsigned char)(h >> (8 * (j % 8)));
-    }
-}
-
 static int set_key(layerdb *db, uint64_t seed, uint64_t i, size_t vlen) {
     char key[KEY_CAP];
     unsigned char val[VALUE_LEN];
-    value_for(seed, i, val);
+    fill_value(seed, i, val, VALUE_LEN);
     return layerdb_set(db, key, key_for(i, key), val, vlen);
-}
-
-static uint64_t start_seed(void) {
-    uint64_t seed = test_seed();
-    printf("# seed %llu\n", (unsigned long long)seed);
-    test_rand_state = seed ? seed : 1; /* xorshift must not start at 0 */
-    return seed;
 }
 
 /* ---- A tiny disk ---- */
@@ -161,7 +134,7 @@ static void check_reopened(const char *path, uint64_t seed, uint64_t must_have,
         const void *val;
         size_t vlen;
         if (layerdb_get(db, key, key_for(k, key), &val, &vlen) != LAYERDB_OK) break;
-        value_for(seed, k, want);
+        fill_value(seed, k, want, VALUE_LEN);
         bad_values += vlen > VALUE_LEN || memcmp(val, want, vlen) != 0;
     }
     printf("# reopened with %llu keys, want %llu..%llu (dropped %llu bytes)\n",

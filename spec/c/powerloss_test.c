@@ -35,13 +35,11 @@
 
 #include "layerdb.h"
 #include "test.h"
+#include "workload.h"
 
 #define VALUE_MAX 300                 /* value lengths are 1..VALUE_MAX */
-#define KEY_CAP 32
 #define GARBAGE_MAX 4096              /* bytes of garbage added past the end */
 #define PAGE 4096                     /* the unit a disk writes out of order */
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
 #define ACK_WAIT_LIMIT_NS (10 * NS_PER_S) /* a child this slow is a bug */
 #define CHILD_MAX_KEYS 10000000u          /* a runaway child stops here */
 #define ALWAYS_ROUNDS 6   /* quick kills under always per damage variant */
@@ -59,43 +57,9 @@ enum child_exit {
 
 /* ---- Keys and values derived from the index ---- */
 
-static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static size_t key_for(uint64_t i, char key[KEY_CAP]) {
-    return (size_t)snprintf(key, KEY_CAP, "k%08llu", (unsigned long long)i);
-}
-
 /* The value of key i: 1..VALUE_MAX bytes, all from (seed, i). */
 static size_t value_for(uint64_t seed, uint64_t i, unsigned char buf[VALUE_MAX]) {
-    uint64_t h = mix64(seed ^ mix64(i));
-    size_t len = 1 + (size_t)(h % VALUE_MAX);
-    for (size_t j = 0; j < len; j++) {
-        if (j % 8 == 0) h = mix64(h + j);
-        buf[j] = (unsigned char)(h >> (8 * (j % 8)));
-    }
-    return len;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t start_seed(void) {
-    uint64_t seed = test_seed();
-    printf("# seed %llu\n", (unsigned long long)seed);
-    test_rand_state = seed ? seed : 1; /* xorshift must not start at 0 */
-    return seed;
-}
-
-static uint64_t random_between(uint64_t lo, uint64_t hi) { /* inclusive */
-    return lo + test_rand() % (hi - lo + 1);
+    return value_of_varying_length(seed, i, buf, VALUE_MAX);
 }
 
 /* ---- The child: set keys in order, report each on a pipe ---- */
@@ -164,62 +128,12 @@ struct kill_plan {
 
 struct child_run {
     pid_t pid;
-    int report_fd;              /* read end of the pipe; -1 once closed */
-    struct report *reports;     /* every report received, in order */
-    size_t n_reports, cap_reports;
-    unsigned char partial[sizeof(struct report)]; /* a record cut by read() */
-    size_t partial_len;
+    struct rec_pipe reports;    /* every struct report received, in order */
     int status;                 /* from waitpid */
 };
 
-static void push_report(struct child_run *run, const unsigned char *bytes) {
-    if (run->n_reports == run->cap_reports) {
-        size_t cap = run->cap_reports ? 2 * run->cap_reports : 1024;
-        struct report *grown = realloc(run->reports, cap * sizeof *grown);
-        if (!grown) { perror("realloc"); exit(2); }
-        run->reports = grown;
-        run->cap_reports = cap;
-    }
-    memcpy(&run->reports[run->n_reports++], bytes, sizeof(struct report));
-}
-
-/* Read what the child has sent. Returns 0 at end of file (the child is gone
- * and the pipe is empty), 1 otherwise. */
-static int read_reports(struct child_run *run) {
-    unsigned char buf[4096];
-    size_t have = run->partial_len;
-    memcpy(buf, run->partial, have);
-    ssize_t got = read(run->report_fd, buf + have, sizeof buf - have);
-    if (got < 0 && errno == EINTR) got = 0;
-    else if (got <= 0) return 0;
-    have += (size_t)got;
-    size_t off = 0;
-    for (; have - off >= sizeof(struct report); off += sizeof(struct report))
-        push_report(run, buf + off);
-    run->partial_len = have - off;
-    memcpy(run->partial, buf + off, run->partial_len);
-    return 1;
-}
-
-/* Collect reports until the deadline or until 'want' have arrived. */
-static void wait_for_reports(struct child_run *run, uint64_t deadline_ns, size_t want) {
-    for (;;) {
-        uint64_t now = now_ns();
-        if (run->n_reports >= want || now >= deadline_ns) return;
-        struct pollfd p = {.fd = run->report_fd, .events = POLLIN};
-        int timeout_ms = (int)((deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS);
-        int ready = poll(&p, 1, timeout_ms);
-        if (ready > 0 && !read_reports(run)) return; /* the child ended early */
-    }
-}
-
-/* SIGKILL the child, reap it, then drain what it wrote before dying. */
-static void kill_and_reap(struct child_run *run) {
-    kill(run->pid, SIGKILL);
-    while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR) {}
-    while (read_reports(run)) {}
-    close(run->report_fd);
-    run->report_fd = -1;
+static const struct report *report_at(const struct child_run *run, size_t k) {
+    return (const struct report *)(const void *)(run->reports.items + k * sizeof(struct report));
 }
 
 /* Fork a writer per 'plan' and kill it per 'kp'. Returns 0, or -1 if no
@@ -239,16 +153,15 @@ static int crash_child(struct child_run *run, const struct writer_plan *plan,
         child_write_keys(plan, fds[1], parent);
     }
     close(fds[1]);
-    run->report_fd = fds[0];
+    rec_pipe_init(&run->reports, fds[0], sizeof(struct report));
     uint64_t limit = kp->delay_ns < ACK_WAIT_LIMIT_NS ? kp->delay_ns : ACK_WAIT_LIMIT_NS;
-    wait_for_reports(run, start_ns + limit, kp->after_reports);
-    kill_and_reap(run);
+    rec_pipe_wait(&run->reports, start_ns + limit, kp->after_reports);
+    kill_child_and_drain(run->pid, &run->reports, &run->status);
     return 0;
 }
 
 static void child_run_free(struct child_run *run) {
-    free(run->reports);
-    run->reports = NULL;
+    rec_pipe_free(&run->reports);
 }
 
 /* The child must have died of our SIGKILL, its reports in order and sane:
@@ -260,10 +173,10 @@ static void check_child_run(const struct child_run *run, uint64_t start, int fsy
     int killed = WIFSIGNALED(run->status) && WTERMSIG(run->status) == SIGKILL;
     if (!killed) printf("# child status %d, not SIGKILL\n", run->status);
     CHECK(killed);
-    CHECK(run->partial_len == 0);
+    CHECK(run->reports.partial_len == 0);
     size_t out_of_order = 0, insane = 0, unsynced_acks = 0;
-    for (size_t k = 0; k < run->n_reports; k++) {
-        const struct report *r = &run->reports[k];
+    for (size_t k = 0; k < run->reports.n; k++) {
+        const struct report *r = report_at(run, k);
         out_of_order += r->index != start + k;
         insane += r->synced_bytes > r->log_bytes ||
                   (k > 0 && r->synced_bytes < r[-1].synced_bytes);
@@ -277,13 +190,13 @@ static void check_child_run(const struct child_run *run, uint64_t start, int fsy
 
 /* The last synced_bytes the child saw; 'baseline' if it reported nothing. */
 static uint64_t last_synced(const struct child_run *run, uint64_t baseline) {
-    return run->n_reports ? run->reports[run->n_reports - 1].synced_bytes : baseline;
+    return run->reports.n ? report_at(run, run->reports.n - 1)->synced_bytes : baseline;
 }
 
 /* Reports whose key's record lies wholly within 'synced' bytes. */
 static uint64_t durable_reports(const struct child_run *run, uint64_t synced) {
     uint64_t n = 0;
-    while (n < run->n_reports && run->reports[n].log_bytes <= synced) n++;
+    while (n < run->reports.n && report_at(run, n)->log_bytes <= synced) n++;
     return n;
 }
 
@@ -368,35 +281,6 @@ struct expectation {
     uint64_t garbage;   /* at least this many bytes must be dropped */
 };
 
-/* Length of the run of keys 0,1,2,... present; counts wrong values. */
-static uint64_t count_prefix(layerdb *db, uint64_t seed, uint64_t *bad_values) {
-    char key[KEY_CAP];
-    unsigned char want[VALUE_MAX];
-    uint64_t i = 0;
-    for (;; i++) {
-        const void *val;
-        size_t vlen;
-        if (layerdb_get(db, key, key_for(i, key), &val, &vlen) != LAYERDB_OK) return i;
-        size_t want_len = value_for(seed, i, want);
-        if (vlen != want_len || memcmp(val, want, vlen) != 0) {
-            if (*bad_values == 0) printf("# %s has a wrong value\n", key);
-            (*bad_values)++;
-        }
-    }
-}
-
-/* Keys past the prefix, looked up one by one up to 'scan_to' (a hole). */
-static uint64_t count_keys_after(layerdb *db, uint64_t from, uint64_t scan_to) {
-    char key[KEY_CAP];
-    uint64_t found = 0;
-    for (uint64_t i = from + 1; i < scan_to; i++) {
-        if (layerdb_get(db, key, key_for(i, key), NULL, NULL) != LAYERDB_OK) continue;
-        if (found++ == 0) printf("# %s present after a hole at %llu\n", key,
-                                 (unsigned long long)from);
-    }
-    return found;
-}
-
 static void print_shortfall(uint64_t prefix, const layerdb_info *info,
                             struct expectation want) {
     printf("# recovered %llu keys (info.keys %llu, dropped %llu bytes), want %llu..%llu"
@@ -417,7 +301,7 @@ static uint64_t check_recovered(const char *path, uint64_t seed, struct expectat
     layerdb_info info;
     CHECK_RC(layerdb_info_get(db, &info), LAYERDB_OK);
     uint64_t bad_values = 0;
-    uint64_t prefix = count_prefix(db, seed, &bad_values);
+    uint64_t prefix = count_prefix(db, seed, VALUE_MAX, &bad_values);
     CHECK(bad_values == 0);
     CHECK(count_keys_after(db, prefix, want.may_have + 64) == 0);
     CHECK(info.keys == prefix);
@@ -444,7 +328,7 @@ static struct kill_plan quick_kill(int round) {
 static void report_round(int round, uint64_t start, uint64_t synced,
                          const struct child_run *run) {
     printf("# round %d: start %llu, %zu reports, cut at synced_bytes %llu\n", round,
-           (unsigned long long)start, run->n_reports, (unsigned long long)synced);
+           (unsigned long long)start, run->reports.n, (unsigned long long)synced);
 }
 
 /* Create the file, so every kill finds a whole header already synced. */
@@ -499,11 +383,11 @@ static uint64_t power_cut_round(const char *path, uint64_t seed, uint64_t start,
     int64_t garbage = damage_file(path, how, synced);
     CHECK(garbage >= 0);
     struct expectation want = {start + durable_reports(&run, synced),
-                               start + run.n_reports + 1, garbage > 0 ? (uint64_t)garbage : 0};
+                               start + run.reports.n + 1, garbage > 0 ? (uint64_t)garbage : 0};
     uint64_t recovered = check_recovered(path, seed, want);
     if (test_failures_in_case) report_round(st->kills, start, synced, &run);
     st->kills++;
-    st->reports += run.n_reports;
+    st->reports += run.reports.n;
     st->due += want.must_have - start;
     st->tail_bytes += size > synced ? size - synced : 0;
     st->kept += recovered != UINT64_MAX && recovered > start ? recovered - start : 0;
