@@ -149,8 +149,10 @@ size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
     return ldb_logfmt_commands_record_size(1, &argc, argv);
 }
 
-void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const size_t *argcs,
-                                const ldb_slice *argv) {
+/* Append the record with only its length in the frame: the checks are
+ * filled in by ldb_logfmt_seal_all. Returns the frame. */
+static unsigned char *append_unsealed(ldb_buf *b, size_t ncmds, const size_t *argcs,
+                                      const ldb_slice *argv) {
     unsigned char *frame = b->p + b->len;
     unsigned char *p = frame + LDB_FRAME_SIZE;
     *p++ = LDB_REC_COMMANDS;
@@ -164,12 +166,31 @@ void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const s
         }
     }
     uint32_t body_len = (uint32_t)(p - frame - LDB_FRAME_SIZE);
-    frame_seal(frame, salt, body_len);
+    put_u32(frame, body_len);
     b->len += LDB_FRAME_SIZE + body_len;
+    return frame;
+}
+
+void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const size_t *argcs,
+                                const ldb_slice *argv) {
+    unsigned char *frame = append_unsealed(b, ncmds, argcs, argv);
+    frame_seal(frame, salt, get_u32(frame));
 }
 
 void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc, const ldb_slice *argv) {
     ldb_logfmt_append_commands(b, salt, 1, &argc, argv);
+}
+
+void ldb_logfmt_append_command_unsealed(ldb_buf *b, size_t argc, const ldb_slice *argv) {
+    (void)append_unsealed(b, 1, &argc, argv);
+}
+
+void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt) {
+    for (size_t off = 0; off + LDB_FRAME_SIZE <= n;) {
+        uint32_t len = get_u32(p + off);
+        frame_seal(p + off, salt, len);
+        off += LDB_FRAME_SIZE + len;
+    }
 }
 
 void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE], uint64_t salt,

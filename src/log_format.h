@@ -52,6 +52,14 @@ LDB_INTERNAL void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t n
  * ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
 LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc,
                                             const ldb_slice *argv);
+/* The same, but with only the body length in the frame: the writer thread
+ * seals a whole batch with ldb_logfmt_seal_all before writing it, so the
+ * caller of a set does no hashing. */
+LDB_INTERNAL void ldb_logfmt_append_command_unsealed(ldb_buf *b, size_t argc,
+                                                     const ldb_slice *argv);
+/* Fill in the length check and checksum of every record in p[0..n), which
+ * holds whole records (sealed ones come out the same). */
+LDB_INTERNAL void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt);
 #define LDB_SYNCED_RECORD_SIZE (LDB_FRAME_SIZE + 1 + 8)
 LDB_INTERNAL void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE],
                                            uint64_t salt, uint64_t synced_end);

@@ -7,6 +7,9 @@
  *  disk, except under FSYNC_ALWAYS, where the caller waits on done_cv until
  *  synced_end passes its record; every caller that appended while the
  *  previous fsync ran shares the next one (group commit).
+ *  Callers append records with only their length filled in; the thread
+ *  computes every record's checksums (ldb_logfmt_seal_all) just before the
+ *  pwrite, so a set does no hashing.
  *  Small appends are batched: the thread is only woken when it sleeps with
  *  nothing to do, when active passes WAKE_BYTES, or when someone waits for
  *  a sync; once awake it lingers LINGER_MS to gather more, so a stream of
@@ -141,6 +144,7 @@ static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
 /* Write 'flushing' at 'off' and fsync if asked, with no lock held. Returns
  * 0, or errno with *what naming the failed call. */
 static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, const char **what) {
+    ldb_logfmt_seal_all(w->flushing.p, w->flushing.len, w->salt);
     if (w->flushing.len && ldb_os_pwrite_all(w->fd, w->flushing.p, w->flushing.len, off) != 0) {
         int err = errno;
         *what = "write";
@@ -305,7 +309,7 @@ int ldb_writer_append(ldb_writer *w, size_t argc, const ldb_slice *argv, uint64_
         rc = LAYERDB_NOMEM;
     } else {
         maybe_mark_synced(w);
-        ldb_logfmt_append_command(&w->active, w->salt, argc, argv);
+        ldb_logfmt_append_command_unsealed(&w->active, argc, argv);
         w->queued_end += need;
         *end = w->queued_end;
         if (w->sleeping || w->active.len >= WAKE_BYTES || w->policy == LAYERDB_FSYNC_ALWAYS) {

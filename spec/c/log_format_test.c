@@ -386,4 +386,30 @@ TEST("header_is_prefix accepts every prefix 0..32, any salt, and refuses a diffe
     CHECK(!ldb_logfmt_header_is_prefix(hdr, LDB_FILE_HEADER_SIZE + 1));
 }
 
+TEST("records appended unsealed and sealed in one pass match records sealed one by one") {
+    ldb_alloc a;
+    ldb_alloc_init(&a, NULL);
+    ldb_buf sealed = {0}, later = {0};
+    const uint64_t salt = 0x5eed5eed5eedull;
+    unsigned char big[3000];
+    memset(big, 0x5a, sizeof big);
+    ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {(const unsigned char *)"k\0", 2},
+                         {big, sizeof big}};
+    for (size_t i = 1; i <= 3; i++) {
+        argv[2].len = i * 1000 - 1;
+        size_t need = ldb_logfmt_command_record_size(3, argv);
+        REQUIRE(ldb_buf_reserve(&a, &sealed, need) == 0 && ldb_buf_reserve(&a, &later, need) == 0);
+        ldb_logfmt_append_command(&sealed, salt, 3, argv);
+        ldb_logfmt_append_command_unsealed(&later, 3, argv);
+    }
+    REQUIRE(sealed.len == later.len);
+    CHECK(memcmp(sealed.p, later.p, sealed.len) != 0); /* the checks are missing */
+    ldb_logfmt_seal_all(later.p, later.len, salt);
+    CHECK(memcmp(sealed.p, later.p, sealed.len) == 0);
+    ldb_logfmt_seal_all(later.p, later.len, salt); /* sealing twice changes nothing */
+    CHECK(memcmp(sealed.p, later.p, sealed.len) == 0);
+    ldb_buf_free(&a, &sealed);
+    ldb_buf_free(&a, &later);
+}
+
 int main(void) { return test_main(); }
