@@ -34,7 +34,7 @@ void *ldb_malloc(ldb_alloc *a, size_t n) {
 void *ldb_calloc(ldb_alloc *a, size_t n) {
     if (n == 0 || n == SIZE_MAX) return NULL;
     void *p;
-    if (a->fn.malloc == libc_malloc) {
+    if (ldb_alloc_is_libc(a)) {
         p = calloc(1, n); /* large blocks come from mmap already zeroed */
     } else {
         p = a->fn.malloc(n, a->fn.ud);

@@ -246,31 +246,28 @@ static int db_set(lua_State *L) {
     return 1;
 }
 
-/* db:get(key) -> value or nil */
-static int db_get(lua_State *L) {
+typedef int (*lookup_fn)(layerdb *db, const void *key, size_t klen, const void **val,
+                         size_t *vlen);
+
+/* Call get or take with the key at argument 2 and push the value it found,
+ * or nil. [-0, +1, v] */
+static int push_lookup(lua_State *L, lookup_fn lookup) {
     layerdb *db = checkdb(L);
     size_t klen, vlen;
     const char *key = luaL_checklstring(L, 2, &klen);
     const void *val;
-    int rc = layerdb_get(db, key, klen, &val, &vlen);
+    int rc = lookup(db, key, klen, &val, &vlen);
     if (rc == LAYERDB_NOTFOUND) lua_pushnil(L);
     else if (rc == LAYERDB_OK) lua_pushlstring(L, val, vlen); /* invariant (4) */
     else return raise_engine(L, db, rc);
     return 1;
 }
 
+/* db:get(key) -> value or nil */
+static int db_get(lua_State *L) { return push_lookup(L, layerdb_get); }
+
 /* db:remove(key) -> the removed value, or nil if there was none */
-static int db_remove(lua_State *L) {
-    layerdb *db = checkdb(L);
-    size_t klen, vlen;
-    const char *key = luaL_checklstring(L, 2, &klen);
-    const void *val;
-    int rc = layerdb_take(db, key, klen, &val, &vlen);
-    if (rc == LAYERDB_NOTFOUND) lua_pushnil(L);
-    else if (rc == LAYERDB_OK) lua_pushlstring(L, val, vlen); /* invariant (4) */
-    else return raise_engine(L, db, rc);
-    return 1;
-}
+static int db_remove(lua_State *L) { return push_lookup(L, layerdb_take); }
 
 /* db:len() and #db -> the number of keys */
 static int db_len(lua_State *L) {

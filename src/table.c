@@ -343,18 +343,6 @@ ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen) {
     return e;
 }
 
-ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos) {
-    size_t total = t->old.cap + t->cur.cap;
-    if (*pos < t->migrated) *pos = t->migrated; /* invariant (2) */
-    while (*pos < total) {
-        size_t p = (*pos)++;
-        const ldb_slots *s = p < t->old.cap ? &t->old : &t->cur;
-        size_t i = p < t->old.cap ? p : p - t->old.cap;
-        if (s->tags[i] > TAG_DELETED) return s->ents[i];
-    }
-    return NULL;
-}
-
 /* ---- Scanning by hash order ---- */
 
 /* Visit the entries of s whose hash lies in [lo, hi]. With fastrange, an

@@ -71,10 +71,6 @@ LDB_INTERNAL int ldb_table_put(ldb_table *t, ldb_entry *e, ldb_entry **replaced)
 /* Unlink the entry for key and return it (the caller frees it), or NULL. */
 LDB_INTERNAL ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen);
 
-/* Iterate: start with *pos = 0; returns the next entry or NULL at the end.
- * Valid only while the table is not modified. */
-LDB_INTERNAL ldb_entry *ldb_table_next(const ldb_table *t, size_t *pos);
-
 /* Visit the entries whose key hash lies in a range starting at 'cursor'
  * and about 'slots' slots wide; returns the next cursor, 0 when the whole
  * hash space is done (start with 0). Because the cursor is a hash value,

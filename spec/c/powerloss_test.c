@@ -37,32 +37,12 @@
 #include "test.h"
 #include "workload.h"
 
-#define VALUE_MAX 300                 /* value lengths are 1..VALUE_MAX */
 #define GARBAGE_MAX 4096              /* bytes of garbage added past the end */
 #define PAGE 4096                     /* the unit a disk writes out of order */
-#define ACK_WAIT_LIMIT_NS (10 * NS_PER_S) /* a child this slow is a bug */
-#define CHILD_MAX_KEYS 10000000u          /* a runaway child stops here */
 #define ALWAYS_ROUNDS 6   /* quick kills under always per damage variant */
 #define EVERYSEC_ROUNDS 2 /* then kills under everysec, for a longer tail */
 
-/* Exit statuses of a child that was not killed. */
-enum child_exit {
-    CHILD_DONE = 10,       /* wrote CHILD_MAX_KEYS keys without being killed */
-    CHILD_ORPHANED,        /* the parent was gone before the child started */
-    CHILD_OPEN_FAILED,     /* layerdb_open did not return LAYERDB_OK */
-    CHILD_WRONG_START,     /* the file did not hold the keys the parent saw */
-    CHILD_SET_FAILED,      /* layerdb_set or layerdb_info_get failed */
-    CHILD_REPORT_FAILED    /* the report pipe broke */
-};
-
-/* ---- Keys and values derived from the index ---- */
-
-/* The value of key i: 1..VALUE_MAX bytes, all from (seed, i). */
-static size_t value_for(uint64_t seed, uint64_t i, unsigned char buf[VALUE_MAX]) {
-    return value_of_varying_length(seed, i, buf, VALUE_MAX);
-}
-
-/* ---- The child: set keys in order, report each on a pipe ---- */
+/* ---- The child reports each key on a pipe ---- */
 
 struct report {
     uint64_t index;        /* the key just set */
@@ -70,98 +50,16 @@ struct report {
     uint64_t log_bytes;    /* info.log_bytes right after that set */
 };
 
-struct writer_plan {
-    const char *path;
-    uint64_t seed;
-    uint64_t start;    /* keys 0..start-1 are already in the file */
-    int fsync;         /* enum layerdb_fsync */
-    unsigned pause_us; /* sleep after each report, to keep the file small */
-};
-
-static _Noreturn void child_fail(layerdb *db, const char *what, uint64_t i, int rc,
-                                 int status) {
-    dprintf(STDOUT_FILENO, "# child: %s at key %llu returned %d: %s\n", what,
-            (unsigned long long)i, rc, layerdb_errmsg(db));
-    _exit(status);
-}
-
 static void child_send_report(layerdb *db, int report_fd, uint64_t i) {
     layerdb_info info;
     int rc = layerdb_info_get(db, &info);
     if (rc != LAYERDB_OK) child_fail(db, "info", i, rc, CHILD_SET_FAILED);
     struct report r = {i, info.synced_bytes, info.log_bytes};
-    /* At most PIPE_BUF bytes: the pipe takes the record whole or not at all. */
-    if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r) _exit(CHILD_REPORT_FAILED);
+    child_send(report_fd, &r, sizeof r);
 }
-
-static _Noreturn void child_write_keys(const struct writer_plan *plan, int report_fd,
-                                       pid_t parent) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(CHILD_ORPHANED);
-    layerdb_options opts;
-    layerdb_options_init(&opts);
-    opts.fsync = plan->fsync;
-    layerdb *db = NULL;
-    int rc = layerdb_open(&db, plan->path, &opts);
-    if (rc != LAYERDB_OK) child_fail(db, "open", plan->start, rc, CHILD_OPEN_FAILED);
-    layerdb_info info;
-    rc = layerdb_info_get(db, &info);
-    if (rc != LAYERDB_OK || info.keys != plan->start)
-        child_fail(db, "info.keys != start", info.keys, rc, CHILD_WRONG_START);
-    char key[KEY_CAP];
-    unsigned char val[VALUE_MAX];
-    for (uint64_t i = plan->start; i < plan->start + CHILD_MAX_KEYS; i++) {
-        rc = layerdb_set(db, key, key_for(i, key), val, value_for(plan->seed, i, val));
-        if (rc != LAYERDB_OK) child_fail(db, "set", i, rc, CHILD_SET_FAILED);
-        child_send_report(db, report_fd, i);
-        if (plan->pause_us) usleep(plan->pause_us);
-    }
-    _exit(CHILD_DONE);
-}
-
-/* ---- The parent: start, listen, kill, reap ---- */
-
-struct kill_plan {
-    uint64_t delay_ns;    /* kill this long after fork... */
-    size_t after_reports; /* ...or after this many reports, whichever first */
-};
-
-struct child_run {
-    pid_t pid;
-    struct rec_pipe reports;    /* every struct report received, in order */
-    int status;                 /* from waitpid */
-};
 
 static const struct report *report_at(const struct child_run *run, size_t k) {
-    return (const struct report *)(const void *)(run->reports.items + k * sizeof(struct report));
-}
-
-/* Fork a writer per 'plan' and kill it per 'kp'. Returns 0, or -1 if no
- * child could be started. */
-static int crash_child(struct child_run *run, const struct writer_plan *plan,
-                       const struct kill_plan *kp) {
-    memset(run, 0, sizeof *run);
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    fflush(stdout); /* or the child's copy of the buffer prints twice */
-    pid_t parent = getpid();
-    uint64_t start_ns = now_ns();
-    run->pid = fork();
-    if (run->pid < 0) { close(fds[0]); close(fds[1]); return -1; }
-    if (run->pid == 0) {
-        close(fds[0]);
-        child_write_keys(plan, fds[1], parent);
-    }
-    close(fds[1]);
-    rec_pipe_init(&run->reports, fds[0], sizeof(struct report));
-    uint64_t limit = kp->delay_ns < ACK_WAIT_LIMIT_NS ? kp->delay_ns : ACK_WAIT_LIMIT_NS;
-    rec_pipe_wait(&run->reports, start_ns + limit, kp->after_reports);
-    kill_child_and_drain(run->pid, &run->reports, &run->status);
-    return 0;
-}
-
-static void child_run_free(struct child_run *run) {
-    rec_pipe_free(&run->reports);
+    return (const struct report *)(const void *)(run->recs.items + k * sizeof(struct report));
 }
 
 /* The child must have died of our SIGKILL, its reports in order and sane:
@@ -173,9 +71,9 @@ static void check_child_run(const struct child_run *run, uint64_t start, int fsy
     int killed = WIFSIGNALED(run->status) && WTERMSIG(run->status) == SIGKILL;
     if (!killed) printf("# child status %d, not SIGKILL\n", run->status);
     CHECK(killed);
-    CHECK(run->reports.partial_len == 0);
+    CHECK(run->recs.partial_len == 0);
     size_t out_of_order = 0, insane = 0, unsynced_acks = 0;
-    for (size_t k = 0; k < run->reports.n; k++) {
+    for (size_t k = 0; k < run->recs.n; k++) {
         const struct report *r = report_at(run, k);
         out_of_order += r->index != start + k;
         insane += r->synced_bytes > r->log_bytes ||
@@ -190,13 +88,13 @@ static void check_child_run(const struct child_run *run, uint64_t start, int fsy
 
 /* The last synced_bytes the child saw; 'baseline' if it reported nothing. */
 static uint64_t last_synced(const struct child_run *run, uint64_t baseline) {
-    return run->reports.n ? report_at(run, run->reports.n - 1)->synced_bytes : baseline;
+    return run->recs.n ? report_at(run, run->recs.n - 1)->synced_bytes : baseline;
 }
 
 /* Reports whose key's record lies wholly within 'synced' bytes. */
 static uint64_t durable_reports(const struct child_run *run, uint64_t synced) {
     uint64_t n = 0;
-    while (n < run->reports.n && report_at(run, n)->log_bytes <= synced) n++;
+    while (n < run->recs.n && report_at(run, n)->log_bytes <= synced) n++;
     return n;
 }
 
@@ -273,62 +171,20 @@ static int64_t damage_file(const char *path, enum damage how, uint64_t synced) {
     return -1;
 }
 
-/* ---- Checking the reopened file ---- */
-
-struct expectation {
-    uint64_t must_have; /* keys 0..must_have-1 must be there */
-    uint64_t may_have;  /* and no more than this many keys */
-    uint64_t garbage;   /* at least this many bytes must be dropped */
-};
-
-static void print_shortfall(uint64_t prefix, const layerdb_info *info,
-                            struct expectation want) {
-    printf("# recovered %llu keys (info.keys %llu, dropped %llu bytes), want %llu..%llu"
-           " and %llu bytes dropped\n",
-           (unsigned long long)prefix, (unsigned long long)info->keys,
-           (unsigned long long)info->dropped_bytes, (unsigned long long)want.must_have,
-           (unsigned long long)want.may_have, (unsigned long long)want.garbage);
-}
-
-/* Reopen 'path' and check what a power cut may leave (see the header).
- * Returns the number of keys recovered, or UINT64_MAX if it would not open. */
-static uint64_t check_recovered(const char *path, uint64_t seed, struct expectation want) {
-    layerdb *db = NULL;
-    int rc = layerdb_open(&db, path, NULL);
-    if (rc != LAYERDB_OK) printf("# reopen: %s\n", layerdb_errmsg(db));
-    CHECK_RC(rc, LAYERDB_OK);
-    if (rc != LAYERDB_OK) { layerdb_close(db); return UINT64_MAX; }
-    layerdb_info info;
-    CHECK_RC(layerdb_info_get(db, &info), LAYERDB_OK);
-    uint64_t bad_values = 0;
-    uint64_t prefix = count_prefix(db, seed, VALUE_MAX, &bad_values);
-    CHECK(bad_values == 0);
-    CHECK(count_keys_after(db, prefix, want.may_have + 64) == 0);
-    CHECK(info.keys == prefix);
-    CHECK(prefix >= want.must_have);
-    CHECK(prefix <= want.may_have);
-    CHECK(info.dropped_bytes >= want.garbage);
-    if (prefix < want.must_have || prefix > want.may_have || info.keys != prefix ||
-        info.dropped_bytes < want.garbage)
-        print_shortfall(prefix, &info, want);
-    CHECK_RC(layerdb_close(db), LAYERDB_OK);
-    return prefix;
-}
-
 /* ---- The kill loops ---- */
 
 /* Alternate: kill 0-30 ms after fork, or after 0-299 reports. */
 static struct kill_plan quick_kill(int round) {
     struct kill_plan kp = {UINT64_MAX, SIZE_MAX};
     if (round % 2 == 0) kp.delay_ns = random_between(0, 30) * NS_PER_MS;
-    else kp.after_reports = (size_t)random_between(0, 299);
+    else kp.after_records = (size_t)random_between(0, 299);
     return kp;
 }
 
 static void report_round(int round, uint64_t start, uint64_t synced,
                          const struct child_run *run) {
     printf("# round %d: start %llu, %zu reports, cut at synced_bytes %llu\n", round,
-           (unsigned long long)start, run->reports.n, (unsigned long long)synced);
+           (unsigned long long)start, run->recs.n, (unsigned long long)synced);
 }
 
 /* Create the file, so every kill finds a whole header already synced. */
@@ -371,7 +227,8 @@ static void print_stats(const struct cut_stats *st) {
 static uint64_t power_cut_round(const char *path, uint64_t seed, uint64_t start,
                                 int fsync, enum damage how, const struct kill_plan *kp,
                                 struct cut_stats *st) {
-    struct writer_plan plan = {path, seed, start, fsync, child_pause_us(fsync)};
+    struct writer_plan plan = {path, seed, start, fsync, child_pause_us(fsync), child_send_report,
+                               sizeof(struct report)};
     uint64_t baseline = file_size(path); /* synced: the last reopen closed it */
     struct child_run run;
     int started = crash_child(&run, &plan, kp) == 0;
@@ -383,11 +240,11 @@ static uint64_t power_cut_round(const char *path, uint64_t seed, uint64_t start,
     int64_t garbage = damage_file(path, how, synced);
     CHECK(garbage >= 0);
     struct expectation want = {start + durable_reports(&run, synced),
-                               start + run.reports.n + 1, garbage > 0 ? (uint64_t)garbage : 0};
+                               start + run.recs.n + 1, garbage > 0 ? (uint64_t)garbage : 0};
     uint64_t recovered = check_recovered(path, seed, want);
     if (test_failures_in_case) report_round(st->kills, start, synced, &run);
     st->kills++;
-    st->reports += run.reports.n;
+    st->reports += run.recs.n;
     st->due += want.must_have - start;
     st->tail_bytes += size > synced ? size - synced : 0;
     st->kept += recovered != UINT64_MAX && recovered > start ? recovered - start : 0;

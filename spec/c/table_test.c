@@ -27,12 +27,28 @@ static int get_view(const ldb_table *t, const void *k, size_t kl, ldb_entry_view
     return 1;
 }
 
+static int key_of(char *buf, uint32_t i) { return snprintf(buf, 32, "key:%012u", i); }
+
+/* ldb_table_scan callbacks: count entries; note each key_of index seen. */
 static void count_entry(void *ud, const ldb_entry *e) {
     (void)e;
     (*(size_t *)ud)++;
 }
 
-static int key_of(char *buf, uint32_t i) { return snprintf(buf, 32, "key:%012u", i); }
+struct seen_keys {
+    unsigned char *seen; /* visits per index */
+    uint32_t n;
+    size_t visits, dup;
+};
+
+static void note_entry(void *ud, const ldb_entry *e) {
+    struct seen_keys *s = ud;
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    unsigned idx = (unsigned)strtoul((const char *)v.key + 4, NULL, 10);
+    if (idx < s->n && s->seen[idx]++) s->dup++;
+    s->visits++;
+}
 
 TEST("holds 1.5 million keys through many resizes, each findable with its value") {
     ldb_table t;
@@ -121,19 +137,12 @@ TEST("iterates over every live key exactly once, also in the middle of a resize"
         int kl = key_of(k, n++);
         REQUIRE(put_str(&t, k, (size_t)kl, "v", 1) == 0);
     }
-    unsigned char *seen = calloc(n, 1);
-    size_t pos = 0, visits = 0, dup = 0;
-    ldb_entry *e;
-    while ((e = ldb_table_next(&t, &pos)) != NULL) {
-        ldb_entry_view v;
-        ldb_entry_decode(e, &v);
-        unsigned idx = (unsigned)strtoul((const char *)v.key + 4, NULL, 10);
-        if (idx < n && seen[idx]++) dup++;
-        visits++;
-    }
-    CHECK(visits == n);
-    CHECK(dup == 0);
-    free(seen);
+    struct seen_keys s = {calloc(n, 1), n, 0, 0};
+    uint64_t cursor = 0;
+    do cursor = ldb_table_scan(&t, cursor, 64, note_entry, &s); while (cursor != 0);
+    CHECK(s.visits == n);
+    CHECK(s.dup == 0);
+    free(s.seen);
     ldb_table_free(&t);
 }
 
@@ -229,8 +238,9 @@ TEST("finds every key while a big resize drains and gives the drained pages back
     CHECK(lookups_during_drain > 10000);
     CHECK(released_seen > 0);
     CHECK(wrong == 0);
-    size_t pos = 0, visits = 0;
-    while (ldb_table_next(&t, &pos)) visits++;
+    size_t visits = 0;
+    uint64_t cursor = 0;
+    do cursor = ldb_table_scan(&t, cursor, 4096, count_entry, &visits); while (cursor != 0);
     CHECK(visits == 1300000);
     ldb_table_free(&t);
 }

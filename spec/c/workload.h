@@ -7,7 +7,8 @@
  * being told the values. A child writes fixed-size records to a pipe (at
  * most PIPE_BUF bytes each, so each write is whole or nothing); the parent
  * collects them with rec_pipe_read/rec_pipe_wait, and kill_child_and_drain drains
- * what a SIGKILLed child wrote before it died; count_prefix checks that a
+ * what a SIGKILLed child wrote before it died; crash_child forks a writer
+ * (child_write_keys) and kills it per a plan; count_prefix checks that a
  * reopened file holds keys 0..k-1 with their values and no hole. Header-only,
  * as test.h is. */
 #ifndef LAYERDB_WORKLOAD_H
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "test.h"
@@ -91,6 +93,7 @@ TEST_UNUSED static uint64_t count_keys_after(layerdb *db, uint64_t from, uint64_
     }
     return found;
 }
+
 
 /* ---- Clock and seed ---- */
 
@@ -184,6 +187,162 @@ TEST_UNUSED static void kill_child_and_drain(pid_t pid, struct rec_pipe *p, int 
     while (rec_pipe_read(p)) {}
     close(p->fd);
     p->fd = -1;
+}
+
+/* ---- The writer child and its crash ---- */
+
+#define VALUE_MAX 300                       /* value lengths are 1..VALUE_MAX */
+#define RECORD_WAIT_LIMIT_NS (10 * NS_PER_S) /* a child this slow is a bug */
+#define CHILD_MAX_KEYS 10000000u             /* a runaway child stops here */
+
+/* Exit statuses of a child that was not killed. */
+enum child_exit {
+    CHILD_DONE = 10,       /* wrote CHILD_MAX_KEYS keys without being killed */
+    CHILD_ORPHANED,        /* the parent was gone before the child started */
+    CHILD_OPEN_FAILED,     /* layerdb_open did not return LAYERDB_OK */
+    CHILD_WRONG_START,     /* the file did not hold the keys the parent saw */
+    CHILD_SET_FAILED,      /* layerdb_set or layerdb_info_get failed */
+    CHILD_REPORT_FAILED    /* the pipe broke */
+};
+
+/* The value of key i: 1..VALUE_MAX bytes, all from (seed, i). */
+TEST_UNUSED static size_t value_for(uint64_t seed, uint64_t i, unsigned char buf[VALUE_MAX]) {
+    return value_of_varying_length(seed, i, buf, VALUE_MAX);
+}
+
+struct writer_plan {
+    const char *path;
+    uint64_t seed;
+    uint64_t start;    /* keys 0..start-1 are already in the file */
+    int fsync;         /* enum layerdb_fsync */
+    unsigned pause_us; /* sleep after each record, to keep the file small */
+    /* After each set of key i: write one record of rec_size bytes to fd. */
+    void (*send_record)(layerdb *db, int fd, uint64_t i);
+    size_t rec_size;
+};
+
+TEST_UNUSED static _Noreturn void child_fail(layerdb *db, const char *what, uint64_t i, int rc,
+                                             int status) {
+    dprintf(STDOUT_FILENO, "# child: %s at key %llu returned %d: %s\n", what,
+            (unsigned long long)i, rc, layerdb_errmsg(db));
+    _exit(status);
+}
+
+/* Write one record whole: at most PIPE_BUF bytes, so the pipe takes it
+ * whole or not at all. */
+TEST_UNUSED static void child_send(int fd, const void *rec, size_t n) {
+    if (write(fd, rec, n) != (ssize_t)n) _exit(CHILD_REPORT_FAILED);
+}
+
+/* The child: open the file, check it holds keys 0..start-1, then set keys
+ * in order, sending a record after each. Ends in _exit() or SIGKILL, never
+ * in the harness; dies with the parent if the parent crashes. */
+static _Noreturn void child_write_keys(const struct writer_plan *plan, int fd, pid_t parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(CHILD_ORPHANED);
+    layerdb_options opts;
+    layerdb_options_init(&opts);
+    opts.fsync = plan->fsync;
+    layerdb *db = NULL;
+    int rc = layerdb_open(&db, plan->path, &opts);
+    if (rc != LAYERDB_OK) child_fail(db, "open", plan->start, rc, CHILD_OPEN_FAILED);
+    layerdb_info info;
+    rc = layerdb_info_get(db, &info);
+    if (rc != LAYERDB_OK || info.keys != plan->start)
+        child_fail(db, "info.keys != start", info.keys, rc, CHILD_WRONG_START);
+    char key[KEY_CAP];
+    unsigned char val[VALUE_MAX];
+    for (uint64_t i = plan->start; i < plan->start + CHILD_MAX_KEYS; i++) {
+        rc = layerdb_set(db, key, key_for(i, key), val, value_for(plan->seed, i, val));
+        if (rc != LAYERDB_OK) child_fail(db, "set", i, rc, CHILD_SET_FAILED);
+        plan->send_record(db, fd, i);
+        if (plan->pause_us) usleep(plan->pause_us);
+    }
+    _exit(CHILD_DONE);
+}
+
+struct kill_plan {
+    uint64_t delay_ns;    /* kill this long after fork... */
+    size_t after_records; /* ...or after this many records, whichever first */
+};
+
+struct child_run {
+    pid_t pid;
+    struct rec_pipe recs;       /* every record received, in order */
+    uint64_t start_ns, kill_ns; /* fork and SIGKILL times (monotonic) */
+    int status;                 /* from waitpid */
+};
+
+/* Fork a writer per 'plan' and SIGKILL it per 'kp'; run->recs then holds
+ * every record it sent. Returns 0, or -1 if no child could be started. */
+TEST_UNUSED static int crash_child(struct child_run *run, const struct writer_plan *plan,
+                                   const struct kill_plan *kp) {
+    memset(run, 0, sizeof *run);
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout); /* or the child's copy of the buffer prints twice */
+    pid_t parent = getpid();
+    run->start_ns = now_ns();
+    run->pid = fork();
+    if (run->pid < 0) { close(fds[0]); close(fds[1]); return -1; }
+    if (run->pid == 0) {
+        close(fds[0]);
+        child_write_keys(plan, fds[1], parent);
+    }
+    close(fds[1]);
+    rec_pipe_init(&run->recs, fds[0], plan->rec_size);
+    uint64_t limit = kp->delay_ns < RECORD_WAIT_LIMIT_NS ? kp->delay_ns : RECORD_WAIT_LIMIT_NS;
+    rec_pipe_wait(&run->recs, run->start_ns + limit, kp->after_records);
+    run->kill_ns = now_ns();
+    kill_child_and_drain(run->pid, &run->recs, &run->status);
+    return 0;
+}
+
+TEST_UNUSED static void child_run_free(struct child_run *run) { rec_pipe_free(&run->recs); }
+
+/* ---- Checking what a crash left ---- */
+
+struct expectation {
+    uint64_t must_have; /* keys 0..must_have-1 must be there */
+    uint64_t may_have;  /* and no more than this many keys */
+    uint64_t garbage;   /* at least this many bytes must be dropped */
+};
+
+TEST_UNUSED static void print_shortfall(uint64_t prefix, const layerdb_info *info,
+                            struct expectation want) {
+    printf("# recovered %llu keys (info.keys %llu, dropped %llu bytes), want %llu..%llu"
+           " and %llu bytes dropped\n",
+           (unsigned long long)prefix, (unsigned long long)info->keys,
+           (unsigned long long)info->dropped_bytes, (unsigned long long)want.must_have,
+           (unsigned long long)want.may_have, (unsigned long long)want.garbage);
+}
+
+/* Reopen 'path' and check what a crash or power cut may leave: keys
+ * 0..k-1 with their values, no key after a hole, info.keys == k within
+ * 'want', and at least want.garbage bytes dropped.
+ * Returns the number of keys recovered, or UINT64_MAX if it would not open. */
+TEST_UNUSED static uint64_t check_recovered(const char *path, uint64_t seed,
+                                            struct expectation want) {
+    layerdb *db = NULL;
+    int rc = layerdb_open(&db, path, NULL);
+    if (rc != LAYERDB_OK) printf("# reopen: %s\n", layerdb_errmsg(db));
+    CHECK_RC(rc, LAYERDB_OK);
+    if (rc != LAYERDB_OK) { layerdb_close(db); return UINT64_MAX; }
+    layerdb_info info;
+    CHECK_RC(layerdb_info_get(db, &info), LAYERDB_OK);
+    uint64_t bad_values = 0;
+    uint64_t prefix = count_prefix(db, seed, VALUE_MAX, &bad_values);
+    CHECK(bad_values == 0);
+    CHECK(count_keys_after(db, prefix, want.may_have + 64) == 0);
+    CHECK(info.keys == prefix);
+    CHECK(prefix >= want.must_have);
+    CHECK(prefix <= want.may_have);
+    CHECK(info.dropped_bytes >= want.garbage);
+    if (prefix < want.must_have || prefix > want.may_have || info.keys != prefix ||
+        info.dropped_bytes < want.garbage)
+        print_shortfall(prefix, &info, want);
+    CHECK_RC(layerdb_close(db), LAYERDB_OK);
+    return prefix;
 }
 
 #endif
