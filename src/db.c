@@ -5,15 +5,16 @@
  * The entry points stay thin: check arguments, take db->lock, call the
  * table and the writer, set the error message.
  *
- * Write path (set/remove): under db->lock, change the table and append the
- * command to the writer, so the log order is the table order even with many
- * threads. If the append fails (a sticky disk error, or no memory for the
- * record) the table change is undone: a write that could not be logged is
+ * Write path (set/remove), all under db->lock: reserve room in the log (this
+ * is where a sticky disk error, back-pressure or a lack of memory for the
+ * record stops the write, before anything changed), change the table, then
+ * append the command, which cannot fail. So the log order is the table
+ * order even with many threads, and a write that could not be logged is
  * never visible. Under FSYNC_ALWAYS the caller then waits for its fsync
  * outside db->lock, so other threads' writes join the same fsync.
  *
- * LOCKS: db->lock guards table, taken and errmsg. Order: db->lock, then the
- * writer's lock (writer.c). */
+ * LOCKS: db->lock guards table, taken and errmsg, and is also the writer's
+ * lock (writer.c), so a set takes one lock. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -145,6 +146,7 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
     cfg.marked_end = rec->marked_end > LDB_FILE_HEADER_SIZE ? rec->marked_end : LDB_FILE_HEADER_SIZE;
     cfg.max_pending = o->max_pending_bytes;
     cfg.salt = rec->salt;
+    cfg.lock = &db->lock;
     return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
 }
 
@@ -250,12 +252,19 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Log a command (db->lock held). *end gets the record's end offset, 0
- * without persistence. */
-static int log_command(layerdb *db, size_t argc, const ldb_slice *argv, uint64_t *end) {
-    *end = 0;
+/* Make room in the log for a command (db->lock held, maybe released while
+ * waiting for space): *need gets the record size for log_command. */
+static int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+    *need = 0;
     if (!db->writer) return LAYERDB_OK;
-    return ldb_writer_append(db->writer, argc, argv, end, db->errmsg, sizeof db->errmsg);
+    *need = ldb_logfmt_command_record_size(argc, argv);
+    return ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
+}
+
+/* Log a command after log_reserve (db->lock held throughout). Returns the
+ * record's end offset, 0 without persistence. */
+static uint64_t log_command(layerdb *db, size_t need, size_t argc, const ldb_slice *argv) {
+    return db->writer ? ldb_writer_append(db->writer, need, argc, argv) : 0;
 }
 
 /* Under FSYNC_ALWAYS, wait (without db->lock) for the record's fsync. */
@@ -284,16 +293,18 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
         return seterr(db, LAYERDB_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vlen,
                       LAYERDB_MAX_VALUE);
     ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {key, klen}, {val, vlen}};
-    uint64_t end;
+    uint64_t end = 0;
+    size_t need;
     ldb_entry *replaced;
     pthread_mutex_lock(&db->lock);
     drop_taken(db);
-    rc = ldb_ks_set(&db->table, key, klen, val, vlen, &replaced);
-    if (rc) seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
-    if (rc == LAYERDB_OK && (rc = log_command(db, 3, argv, &end)) != LAYERDB_OK)
-        ldb_ks_undo_set(&db->table, key, klen, replaced); /* never visible unlogged */
-    else if (rc == LAYERDB_OK)
+    rc = log_reserve(db, 3, argv, &need);
+    if (rc == LAYERDB_OK && (rc = ldb_ks_set(&db->table, key, klen, val, vlen, &replaced)) != 0)
+        seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
+    if (rc == LAYERDB_OK) {
         ldb_entry_free(&db->alloc, replaced);
+        end = log_command(db, need, 3, argv);
+    }
     pthread_mutex_unlock(&db->lock);
     return rc ? rc : wait_durable(db, end);
 }
@@ -305,11 +316,15 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
     if (rc) return rc;
     ldb_slice argv[2] = {{(const unsigned char *)"DEL", 3}, {key, klen}};
     uint64_t end = 0;
+    size_t need;
     pthread_mutex_lock(&db->lock);
     drop_taken(db);
-    if (!ldb_table_find(&db->table, key, klen)) {
+    if ((rc = log_reserve(db, 2, argv, &need)) != LAYERDB_OK) {
+        /* a disk error or no memory: the message is set */
+    } else if (!ldb_table_find(&db->table, key, klen)) {
         rc = LAYERDB_NOTFOUND;
-    } else if ((rc = log_command(db, 2, argv, &end)) == LAYERDB_OK) {
+    } else {
+        end = log_command(db, need, 2, argv);
         ldb_entry *e = ldb_table_remove(&db->table, key, klen);
         if (keep) {
             ldb_entry_view v;

@@ -17,17 +17,6 @@ int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val, size
     return LAYERDB_OK;
 }
 
-void ldb_ks_undo_set(ldb_table *t, const void *key, size_t klen, ldb_entry *replaced) {
-    ldb_entry *fresh;
-    if (replaced) {
-        /* The key is in the table, so this swaps a pointer: no allocation. */
-        (void)ldb_table_put(t, replaced, &fresh);
-    } else {
-        fresh = ldb_table_remove(t, key, klen);
-    }
-    ldb_entry_free(t->alloc, fresh);
-}
-
 static int is_command(const ldb_slice *name, const char *want) {
     size_t n = strlen(want);
     return name->len == n && memcmp(name->p, want, n) == 0;

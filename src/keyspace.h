@@ -12,14 +12,10 @@
 #include "table.h"
 
 /* Put key = val into t. On LAYERDB_OK the replaced entry (or NULL) is in
- * *replaced, still allocated, so the caller can undo (ldb_ks_undo_set) or
- * free it. Returns LAYERDB_NOMEM with t unchanged. */
+ * *replaced, still allocated, for the caller to free. Returns
+ * LAYERDB_NOMEM with t unchanged. */
 LDB_INTERNAL int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val,
                             size_t vlen, ldb_entry **replaced);
-/* Undo ldb_ks_set: restore 'replaced' (or remove the key) and free the new
- * entry. Cannot fail. */
-LDB_INTERNAL void ldb_ks_undo_set(ldb_table *t, const void *key, size_t klen,
-                                  ldb_entry *replaced);
 
 /* ldb_replay_fn for recovery: ud is the ldb_table. Knows SET and DEL. */
 LDB_INTERNAL int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv,

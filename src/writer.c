@@ -1,19 +1,29 @@
 /* writer.c -- the background log writer: buffers, group commit, fsync policy.
  *
  * DESIGN
- *  Callers encode records into w->active under w->lock. The writer thread
- *  swaps active and flushing, releases the lock, writes 'flushing' with one
- *  pwrite and fsyncs when the policy says so. So a set never waits on the
- *  disk, except under FSYNC_ALWAYS, where the caller waits on done_cv until
- *  synced_end passes its record; every caller that appended while the
- *  previous fsync ran shares the next one (group commit).
+ *  Callers encode records into w->active under their own lock (db->lock,
+ *  which they hold anyway to change the table), so a set takes no lock of
+ *  the writer's: appending is an encode, a store and two loads. The thread
+ *  writes one batch ('flushing') at a time with one pwrite and fsyncs when
+ *  the policy says so. So a set never waits on the disk, except under
+ *  FSYNC_ALWAYS, where the caller waits on done_cv until synced_end passes
+ *  its record; every caller that appended while the previous fsync ran
+ *  shares the next one (group commit).
  *  Callers append records with only their length filled in; the thread
  *  computes every record's checksums (ldb_logfmt_seal_all) just before the
  *  pwrite, so a set does no hashing.
- *  Small appends are batched: the thread is only woken when it sleeps with
- *  nothing to do, when active passes WAKE_BYTES, or when someone waits for
- *  a sync; once awake it lingers LINGER_MS to gather more, so a stream of
- *  sets costs one futex wake per batch, not per set.
+ *  Appending is two steps: ldb_writer_reserve, before the caller changes
+ *  anything, may wait for space and may fail; ldb_writer_append, after the
+ *  change succeeded, cannot fail.
+ *
+ *  Handing batches over. In a stream of sets a caller holds caller_lock
+ *  most of the time, so the thread does not take it: it sets 'asking' and
+ *  the first append that finds WAKE_BYTES waiting swaps active and
+ *  flushing itself (hand_over) and signals. If no append comes within
+ *  LINGER_MS, or a batch is urgent (a sync or space is wanted, ALWAYS,
+ *  stop), the thread takes caller_lock and swaps (take_batch); callers are
+ *  then idle or waiting, so the lock is free. So a stream costs one futex
+ *  wake per batch, not per set, and the thread never queues on the lock.
  *
  *  SYNCED records: the first record appended after each swap is preceded by
  *  a SYNCED record carrying synced_end, when that has grown since the last
@@ -21,19 +31,35 @@
  *  from a torn tail after it (truncated). The stop path appends a final one.
  *
  * LOCKS
- *  (1) w->lock guards: active, queued_end, written_end, synced_end,
- *      marked_end, sync_wanted, stop, sleeping, error, error_msg.
- *  (2) flushing belongs to the writer thread alone between swaps.
- *  (3) fd, path, policy, max_pending and alloc are fixed before the thread
- *      starts.
- *  Order: the caller's db lock, then w->lock; never the reverse. No lock is
- *  held across pwrite() or fsync().
+ *  (C) w->caller_lock (the caller's) guards: active, queued_end, marked_end;
+ *      and flushing while 'asking' is set.
+ *  (W) w->lock guards: written_end, synced_end, sync_wanted, stop,
+ *      wake_asked, error, error_msg.
+ *  (T) flushing (unless 'asking') and last_sync_ms belong to the thread.
+ *  (3) fd, path, policy, max_pending, alloc and salt are fixed before the
+ *      thread starts.
+ *  Atomics, read without the lock that guards their writes: pending (a
+ *  copy of active.len, a hint for the thread), sleeping and failed (so the
+ *  callers' fast path skips w->lock), asking and handed (the hand-over;
+ *  release/acquire pass 'flushing' between threads), synced_end (for
+ *  SYNCED records: any value read is true, it only grows), swaps.
+ *  Order: caller_lock, then w->lock. The thread never blocks on
+ *  caller_lock: a waiter there would turn each of the callers' unlocks into
+ *  a futex wake (a lock convoy), so lock_callers tries it and sleeps
+ *  between tries. No lock is held across pwrite() or fsync().
  *
- * WAKEUPS (every wait is a while loop over its predicate)
- *  work_cv:  "active is non-empty, a sync is wanted, or stop is set".
+ *  Sleeping without losing a wakeup: the thread sets 'sleeping' and only
+ *  then reads active.len (under caller_lock); a caller changes active.len
+ *  and then reads 'sleeping' (under caller_lock too). The lock orders the
+ *  two, so either the thread sees the record or the caller sees
+ *  'sleeping' and wakes it.
+ *
+ * WAKEUPS (every wait is in a loop that re-checks its predicate)
+ *  work_cv:  "sleeping was cleared, a batch was handed over, a sync or
+ *            space is wanted, or stop".
  *  done_cv:  "synced_end or written_end grew, or an error was set".
- *  space_cv: "active was swapped out" (back-pressure: appenders wait while
- *            active holds max_pending bytes).
+ *  space_cv: "active was swapped out" (back-pressure: an appender waits,
+ *            without caller_lock, while active holds max_pending bytes).
  *
  * ERRORS
  *  The first failed write or fsync stores its code and message in
@@ -42,7 +68,9 @@
  *  proves nothing. Every later append, wait and stop reports it. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -50,7 +78,7 @@
 #include "os.h"
 #include "writer.h"
 
-#define WAKE_BYTES (256 * 1024) /* wake a lingering thread past this */
+#define WAKE_BYTES (256 * 1024) /* hand a batch over to the thread past this */
 #define LINGER_MS 2             /* gather small appends this long */
 #define EVERYSEC_MS 1000
 #define SHRINK_BYTES (8 * 1024 * 1024) /* free a batch buffer grown past this
@@ -64,20 +92,28 @@ struct ldb_writer {
     uint64_t salt;             /* (3) the file's checksum seed */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
+    pthread_mutex_t *caller_lock; /* (3) the caller's lock */
     pthread_mutex_t lock;
     pthread_cond_t work_cv, done_cv, space_cv;
-    ldb_buf active;            /* (1) records not yet taken by the thread */
-    ldb_buf flushing;          /* (2) records being written */
-    uint64_t queued_end;       /* (1) file offset after the last appended byte */
-    uint64_t written_end;      /* (1) file offset after the last written byte */
-    uint64_t synced_end;       /* (1) file offset known fsynced */
-    uint64_t marked_end;       /* (1) synced_end last put in a SYNCED record */
-    uint64_t sync_wanted;      /* (1) a caller waits for synced_end >= this */
-    uint64_t last_sync_ms;     /* writer thread only */
-    int stop;                  /* (1) close asked the thread to finish */
-    int sleeping;              /* (1) the thread waits with no timeout */
-    int error;                 /* (1) sticky LAYERDB_IOERR/FULL, or 0 */
-    char error_msg[1200];      /* (1) */
+    ldb_buf active;            /* (C) records not yet taken by the thread */
+    uint64_t queued_end;       /* (C) file offset after the last appended byte */
+    uint64_t marked_end;       /* (C) synced_end last put in a SYNCED record */
+    _Atomic size_t pending;    /* (C) active.len, for the thread to peek at */
+    ldb_buf flushing;          /* (T) records being written; (C) while asking */
+    atomic_int asking;         /* the thread waits for a caller to hand over
+                                  active; cleared under caller_lock */
+    atomic_int handed;         /* a caller swapped active into flushing */
+    uint64_t last_sync_ms;     /* (T) */
+    uint64_t written_end;      /* (W) file offset after the last written byte */
+    _Atomic uint64_t synced_end; /* (W) file offset known fsynced */
+    uint64_t sync_wanted;      /* (W) a caller waits for synced_end >= this */
+    int stop;                  /* (W) close asked the thread to finish */
+    int wake_asked;            /* (W) a caller waits for space */
+    atomic_int sleeping;       /* (W) the thread waits with no work */
+    _Atomic uint64_t swaps;    /* batches taken; written under both locks */
+    atomic_int failed;         /* (W) error != 0, for the callers' fast path */
+    int error;                 /* (W) sticky LAYERDB_IOERR/FULL, or 0 */
+    char error_msg[1200];      /* (W) */
 };
 
 /* ---- Errors ---- */
@@ -92,6 +128,7 @@ static void fail_locked(ldb_writer *w, int err, const char *what, uint64_t off) 
     w->error = err == ENOSPC ? LAYERDB_FULL : LAYERDB_IOERR;
     snprintf(w->error_msg, sizeof w->error_msg, "%s '%s' at offset %llu: %s", what, w->path,
              (unsigned long long)off, strerror(err));
+    atomic_store(&w->failed, 1);
     pthread_cond_broadcast(&w->done_cv);
     pthread_cond_broadcast(&w->space_cv);
 }
@@ -115,6 +152,28 @@ static void timed_wait_ms(ldb_writer *w, pthread_cond_t *cv, uint64_t ms) {
     pthread_cond_timedwait(cv, &w->lock, &ts);
 }
 
+/* Take the caller's lock without queueing behind callers (see LOCKS):
+ * try, and sleep between tries, 20 us at first, up to 1 ms while a caller
+ * keeps it long (a scan, say). */
+static void lock_callers(ldb_writer *w) {
+    long pause_ns = 20 * 1000;
+    while (pthread_mutex_trylock(w->caller_lock) != 0) {
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+        if (pause_ns < 1000 * 1000) pause_ns *= 2;
+    }
+}
+
+/* Bytes waiting in active, exactly (w->lock held; released meanwhile). */
+static size_t peek_pending(ldb_writer *w) {
+    pthread_mutex_unlock(&w->lock);
+    lock_callers(w);
+    size_t n = w->active.len;
+    pthread_mutex_unlock(w->caller_lock);
+    pthread_mutex_lock(&w->lock);
+    return n;
+}
+
 /* Is an fsync due now? (w->lock held) */
 static int sync_due(const ldb_writer *w, uint64_t now_ms) {
     if (w->written_end == w->synced_end) return 0;
@@ -125,20 +184,58 @@ static int sync_due(const ldb_writer *w, uint64_t now_ms) {
 /* Should the next batch go out now rather than after a linger? */
 static int urgent(const ldb_writer *w) {
     return w->stop || w->policy == LAYERDB_FSYNC_ALWAYS || w->sync_wanted > w->written_end ||
-           w->active.len >= WAKE_BYTES;
+           w->wake_asked;
 }
 
-/* Sleep until there is work (w->lock held). Under EVERYSEC with unsynced
- * bytes, wake in time for the next fsync. */
+/* Sleep until a caller clears 'sleeping', asks for a sync, or stops us
+ * (w->lock held, active empty). Under EVERYSEC with unsynced bytes, wake in
+ * time for the fsync. */
 static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
-    w->sleeping = 1; /* the next append wakes us: data must reach the OS soon */
+    /* An empty active answers any wait for space (only a swap empties it). */
+    w->wake_asked = 0;
+    if (!atomic_load(&w->sleeping) || w->stop || sync_due(w, now_ms)) return;
     if (w->policy == LAYERDB_FSYNC_EVERYSEC && w->written_end > w->synced_end) {
         uint64_t due = w->last_sync_ms + EVERYSEC_MS;
         timed_wait_ms(w, &w->work_cv, due > now_ms ? due - now_ms : 1);
     } else {
         pthread_cond_wait(&w->work_cv, &w->lock);
     }
-    w->sleeping = 0;
+}
+
+/* Exchange active and flushing (caller_lock held, by a caller or the
+ * thread; flushing is empty). */
+static void swap_buffers(ldb_writer *w) {
+    ldb_buf tmp = w->flushing;
+    w->flushing = w->active;
+    w->active = tmp;
+    w->active.len = 0;
+    atomic_store_explicit(&w->pending, 0, memory_order_relaxed);
+    atomic_fetch_add(&w->swaps, 1);
+}
+
+/* Let callers fill a batch for up to LINGER_MS: the first append that
+ * finds WAKE_BYTES waiting hands active over (hand_over), so in a stream
+ * of sets the thread never waits for caller_lock. (w->lock held) */
+static void gather(ldb_writer *w) {
+    atomic_store_explicit(&w->asking, 1, memory_order_release);
+    if (!atomic_load(&w->handed)) timed_wait_ms(w, &w->work_cv, LINGER_MS);
+}
+
+/* Make 'flushing' the next batch: the one a caller handed over, or else
+ * take active (w->lock held; released meanwhile). */
+static void take_batch(ldb_writer *w) {
+    w->wake_asked = 0; /* this batch answers every earlier request */
+    if (!atomic_load_explicit(&w->handed, memory_order_acquire)) {
+        pthread_mutex_unlock(&w->lock);
+        lock_callers(w);
+        /* Under caller_lock no caller can hand over; one may have just done so. */
+        if (!atomic_load_explicit(&w->handed, memory_order_acquire)) swap_buffers(w);
+        atomic_store(&w->asking, 0);
+        pthread_mutex_unlock(w->caller_lock);
+        pthread_mutex_lock(&w->lock);
+    }
+    atomic_store(&w->handed, 0);
+    pthread_cond_broadcast(&w->space_cv);
 }
 
 /* Write 'flushing' at 'off' and fsync if asked, with no lock held. Returns
@@ -161,13 +258,9 @@ static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, const char *
 }
 
 /* One batch: take active, write it, fsync if due. (w->lock held; released
- * around the I/O.) */
+ * around the swap and the I/O.) */
 static void run_batch(ldb_writer *w, uint64_t now_ms) {
-    ldb_buf tmp = w->flushing;
-    w->flushing = w->active;
-    w->active = tmp;
-    w->active.len = 0;
-    pthread_cond_broadcast(&w->space_cv);
+    take_batch(w);
     uint64_t off = w->written_end, end = off + w->flushing.len;
     int do_sync = w->policy == LAYERDB_FSYNC_ALWAYS || w->stop || w->sync_wanted > w->synced_end ||
                   (w->policy == LAYERDB_FSYNC_EVERYSEC && now_ms - w->last_sync_ms >= EVERYSEC_MS);
@@ -192,7 +285,12 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
 /* After the last batch on stop: a SYNCED record so the next open can tell
  * damage in this session's records from a torn tail. (w->lock held) */
 static void mark_clean_end(ldb_writer *w) {
-    if (w->error || w->synced_end <= w->marked_end) return;
+    pthread_mutex_unlock(&w->lock);
+    lock_callers(w);
+    uint64_t marked = w->marked_end;
+    pthread_mutex_unlock(w->caller_lock);
+    pthread_mutex_lock(&w->lock);
+    if (w->error || w->synced_end <= marked) return;
     unsigned char rec[LDB_SYNCED_RECORD_SIZE];
     ldb_logfmt_encode_synced(rec, w->salt, w->synced_end);
     uint64_t off = w->written_end;
@@ -203,33 +301,34 @@ static void mark_clean_end(ldb_writer *w) {
     else if (ldb_os_sync(w->fd) != 0) { err = errno; what = "fsync"; }
     pthread_mutex_lock(&w->lock);
     if (err) { fail_locked(w, err, what, off); return; }
-    w->written_end = w->synced_end = w->marked_end = off + sizeof rec;
+    w->written_end = off + sizeof rec;
+    w->synced_end = w->written_end;
 }
 
 static void *writer_main(void *arg) {
     ldb_writer *w = arg;
     pthread_mutex_lock(&w->lock);
-    int lingered = 0;
     for (;;) {
-        uint64_t now = ldb_os_now_ms();
         if (w->error) {
             if (w->stop) break;
             pthread_cond_wait(&w->work_cv, &w->lock);
             continue;
         }
-        if (w->active.len == 0 && !sync_due(w, now)) {
-            if (w->stop) break;
-            wait_for_work(w, now);
-            lingered = 0;
-            continue;
+        uint64_t now = ldb_os_now_ms();
+        size_t pending = atomic_load(&w->pending);
+        if (pending == 0 && !sync_due(w, now)) {
+            atomic_store(&w->sleeping, 1); /* before the exact peek: see LOCKS */
+            pending = peek_pending(w);
+            if (pending == 0) {
+                if (w->stop) break;
+                wait_for_work(w, now);
+                atomic_store(&w->sleeping, 0);
+                continue;
+            }
+            atomic_store(&w->sleeping, 0);
         }
-        if (w->active.len > 0 && !urgent(w) && !lingered) {
-            timed_wait_ms(w, &w->work_cv, LINGER_MS);
-            lingered = 1;
-            continue;
-        }
+        if (pending > 0 && !urgent(w)) gather(w);
         run_batch(w, now);
-        lingered = 0;
     }
     mark_clean_end(w);
     pthread_cond_broadcast(&w->done_cv);
@@ -250,8 +349,16 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     w->policy = cfg->policy;
     w->max_pending = cfg->max_pending;
     w->salt = cfg->salt;
+    w->caller_lock = cfg->lock;
     snprintf(w->path, sizeof w->path, "%s", cfg->path);
-    w->queued_end = w->written_end = w->synced_end = cfg->file_end;
+    w->queued_end = w->written_end = cfg->file_end;
+    atomic_init(&w->synced_end, cfg->file_end);
+    atomic_init(&w->sleeping, 0);
+    atomic_init(&w->failed, 0);
+    atomic_init(&w->swaps, 0);
+    atomic_init(&w->pending, 0);
+    atomic_init(&w->asking, 0);
+    atomic_init(&w->handed, 0);
     w->marked_end = cfg->marked_end;
     w->last_sync_ms = ldb_os_now_ms();
     pthread_mutex_init(&w->lock, NULL);
@@ -278,47 +385,73 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     return LAYERDB_OK;
 }
 
-/* Block while the pending bytes are over the bound (w->lock held). A record
- * larger than the bound still goes in once active is empty. */
-static void wait_for_space(ldb_writer *w, size_t need) {
-    while (!w->error && w->active.len > 0 && w->active.len + need > w->max_pending) {
-        pthread_cond_signal(&w->work_cv);
-        pthread_cond_wait(&w->space_cv, &w->lock);
-    }
+/* Wake the sleeping thread (caller_lock held). */
+static void wake_thread(ldb_writer *w) {
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->sleeping, 0);
+    pthread_cond_signal(&w->work_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The thread asked for active: give it over (caller_lock held). */
+static void hand_over(ldb_writer *w) {
+    swap_buffers(w);
+    atomic_store(&w->asking, 0);
+    atomic_store_explicit(&w->handed, 1, memory_order_release);
+    pthread_mutex_lock(&w->lock);
+    pthread_cond_signal(&w->work_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Back-pressure: wait until the thread takes the current batch, with
+ * caller_lock released meanwhile (and held again on return). */
+static void wait_for_swap(ldb_writer *w) {
+    uint64_t seen = atomic_load(&w->swaps);
+    pthread_mutex_unlock(w->caller_lock);
+    pthread_mutex_lock(&w->lock);
+    w->wake_asked = 1;
+    atomic_store(&w->sleeping, 0);
+    pthread_cond_signal(&w->work_cv);
+    while (atomic_load(&w->swaps) == seen && !w->error) pthread_cond_wait(&w->space_cv, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_lock(w->caller_lock);
 }
 
 /* Put a SYNCED record first in a fresh batch when synced_end moved on. */
 static void maybe_mark_synced(ldb_writer *w) {
-    if (w->active.len != 0 || w->synced_end <= w->marked_end) return;
-    ldb_logfmt_encode_synced(w->active.p, w->salt, w->synced_end);
+    uint64_t synced = atomic_load_explicit(&w->synced_end, memory_order_relaxed);
+    if (w->active.len != 0 || synced <= w->marked_end) return;
+    ldb_logfmt_encode_synced(w->active.p, w->salt, synced);
     w->active.len = LDB_SYNCED_RECORD_SIZE;
     w->queued_end += LDB_SYNCED_RECORD_SIZE;
-    w->marked_end = w->synced_end;
+    w->marked_end = synced;
 }
 
-int ldb_writer_append(ldb_writer *w, size_t argc, const ldb_slice *argv, uint64_t *end,
-                      char *msg, size_t cap) {
-    size_t need = ldb_logfmt_command_record_size(argc, argv);
-    pthread_mutex_lock(&w->lock);
-    wait_for_space(w, need);
-    int rc = w->error;
-    if (rc) {
-        copy_msg(msg, cap, w->error_msg);
-    } else if (ldb_buf_reserve(w->alloc, &w->active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
-        copy_msg(msg, cap, "out of memory queueing a log record");
-        rc = LAYERDB_NOMEM;
-    } else {
-        maybe_mark_synced(w);
-        ldb_logfmt_append_command_unsealed(&w->active, argc, argv);
-        w->queued_end += need;
-        *end = w->queued_end;
-        if (w->sleeping || w->active.len >= WAKE_BYTES || w->policy == LAYERDB_FSYNC_ALWAYS) {
-            w->sleeping = 0;
-            pthread_cond_signal(&w->work_cv);
-        }
+int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
+    for (;;) {
+        if (atomic_load(&w->failed)) return ldb_writer_error(w, msg, cap);
+        /* A record larger than the bound still goes in once active is empty. */
+        if (w->active.len == 0 || w->active.len + need <= w->max_pending) break;
+        if (atomic_load_explicit(&w->asking, memory_order_acquire)) hand_over(w);
+        else wait_for_swap(w);
     }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
+    if (ldb_buf_reserve(w->alloc, &w->active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
+        copy_msg(msg, cap, "out of memory queueing a log record");
+        return LAYERDB_NOMEM;
+    }
+    return LAYERDB_OK;
+}
+
+uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc, const ldb_slice *argv) {
+    maybe_mark_synced(w);
+    ldb_logfmt_append_command_unsealed(&w->active, argc, argv);
+    w->queued_end += need;
+    atomic_store_explicit(&w->pending, w->active.len, memory_order_relaxed);
+    if (atomic_load_explicit(&w->sleeping, memory_order_relaxed))
+        wake_thread(w);
+    else if (w->active.len >= WAKE_BYTES && atomic_load_explicit(&w->asking, memory_order_acquire))
+        hand_over(w);
+    return w->queued_end;
 }
 
 int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
@@ -333,21 +466,20 @@ int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
 }
 
 int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
-    pthread_mutex_lock(&w->lock);
+    pthread_mutex_lock(w->caller_lock);
     uint64_t end = w->queued_end;
-    int rc = w->error;
-    if (rc) copy_msg(msg, cap, w->error_msg);
-    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(w->caller_lock);
     /* A flush after an error must still fail, even with nothing new queued:
      * earlier acknowledged writes may not be on disk. */
+    int rc = ldb_writer_error(w, msg, cap);
     return rc ? rc : ldb_writer_wait_synced(w, end, msg, cap);
 }
 
 void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end) {
-    pthread_mutex_lock(&w->lock);
+    pthread_mutex_lock(w->caller_lock);
     *queued_end = w->queued_end;
-    *synced_end = w->synced_end;
-    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(w->caller_lock);
+    *synced_end = atomic_load(&w->synced_end);
 }
 
 int ldb_writer_stop(ldb_writer *w, char *msg, size_t cap) {

@@ -4,6 +4,7 @@
 #ifndef LDB_WRITER_H
 #define LDB_WRITER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ typedef struct ldb_writer_config {
                               already vouches for */
     size_t max_pending;    /* back-pressure bound in bytes */
     uint64_t salt;         /* the file header's checksum seed */
+    pthread_mutex_t *lock; /* the caller's lock, which also guards the
+                              writer's state; it must outlive the writer */
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
@@ -30,11 +33,19 @@ typedef struct ldb_writer_config {
 LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer_config *cfg,
                                   char *msg, size_t msg_cap);
 
-/* Append one record holding one command. Returns LAYERDB_OK and sets *end
- * (the record's end offset), or the sticky error code (msg gets the text),
- * or LAYERDB_NOMEM (nothing appended). Blocks while max_pending bytes wait. */
-LDB_INTERNAL int ldb_writer_append(ldb_writer *w, size_t argc, const ldb_slice *argv,
-                                   uint64_t *end, char *msg, size_t msg_cap);
+/* Appending a record, with cfg->lock held through both steps:
+ * 1. ldb_writer_reserve makes room for a record of 'need' bytes
+ *    (ldb_logfmt_command_record_size). While max_pending bytes wait it
+ *    blocks, releasing the lock meanwhile. Returns LAYERDB_OK, the sticky
+ *    error code (msg gets the text) or LAYERDB_NOMEM.
+ * 2. ldb_writer_append, after the caller's change succeeded, appends the
+ *    command and returns the record's end offset. It cannot fail.
+ * The caller may give up between the two (its change failed). */
+LDB_INTERNAL int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t msg_cap);
+LDB_INTERNAL uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc,
+                                        const ldb_slice *argv);
+
+/* The calls below take cfg->lock themselves: call them without it. */
 
 /* Wait until every byte before 'end' is fsynced (asks the thread for an
  * fsync if none is due). Returns LAYERDB_OK or the sticky error. */
