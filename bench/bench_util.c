@@ -180,34 +180,36 @@ double bench_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One line on stderr: "bench: ", the prefix, the message. */
+static void say(const char *prefix, const char *fmt, va_list ap) {
+    fputs("bench: ", stderr);
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 /* Progress goes to stderr, so stdout holds only the report. */
 void bench_progress(const char *fmt, ...) {
     va_list ap;
-    fputs("bench: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say("", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* A check failed (wrong value, lost key): say so, go on, exit 1 at the end. */
 void bench_fail(struct bench *b, const char *fmt, ...) {
     va_list ap;
-    fputs("bench: CHECK FAILED: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say("CHECK FAILED: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     b->failures++;
 }
 
 void bench_die(struct bench *b, const char *fmt, ...) {
     va_list ap;
-    fputs("bench: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say("", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     remove_dir(b);
     exit(1);
 }

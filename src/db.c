@@ -13,8 +13,8 @@
  * never visible. Under FSYNC_ALWAYS the caller then waits for its fsync
  * outside db->lock, so other threads' writes join the same fsync.
  *
- * LOCKS: db->lock guards table, taken and errmsg, and is also the writer's
- * lock (writer.c), so a set takes one lock. */
+ * LOCKS: db->lock guards table, taken and errmsg, and also the writer's
+ * batch being appended to (writer.c), so a set takes one lock. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -110,7 +110,8 @@ struct ldb_writer {
     int stop;                  /* (W) close asked the thread to finish */
     int wake_asked;            /* (W) a caller waits for space */
     atomic_int sleeping;       /* (W) the thread waits with no work */
-    _Atomic uint64_t swaps;    /* batches taken; written under both locks */
+    _Atomic uint64_t swaps;    /* (C) batches taken; space waiters read it
+                                  under w->lock */
     atomic_int failed;         /* (W) error != 0, for the callers' fast path */
     int error;                 /* (W) sticky LAYERDB_IOERR/FULL, or 0 */
     char error_msg[1200];      /* (W) */
@@ -174,11 +175,16 @@ static size_t peek_pending(ldb_writer *w) {
     return n;
 }
 
-/* Is an fsync due now? (w->lock held) */
-static int sync_due(const ldb_writer *w, uint64_t now_ms) {
-    if (w->written_end == w->synced_end) return 0;
+/* Does the policy, a waiting caller or stop ask for an fsync of whatever is
+ * written but not synced? (w->lock held) */
+static int sync_asked(const ldb_writer *w, uint64_t now_ms) {
     if (w->stop || w->policy == LAYERDB_FSYNC_ALWAYS || w->sync_wanted > w->synced_end) return 1;
     return w->policy == LAYERDB_FSYNC_EVERYSEC && now_ms - w->last_sync_ms >= EVERYSEC_MS;
+}
+
+/* Is an fsync due now? (w->lock held) */
+static int sync_due(const ldb_writer *w, uint64_t now_ms) {
+    return w->written_end != w->synced_end && sync_asked(w, now_ms);
 }
 
 /* Should the next batch go out now rather than after a linger? */
@@ -262,8 +268,7 @@ static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, const char *
 static void run_batch(ldb_writer *w, uint64_t now_ms) {
     take_batch(w);
     uint64_t off = w->written_end, end = off + w->flushing.len;
-    int do_sync = w->policy == LAYERDB_FSYNC_ALWAYS || w->stop || w->sync_wanted > w->synced_end ||
-                  (w->policy == LAYERDB_FSYNC_EVERYSEC && now_ms - w->last_sync_ms >= EVERYSEC_MS);
+    int do_sync = sync_asked(w, now_ms);
     pthread_mutex_unlock(&w->lock);
     const char *what = "";
     int err = write_and_sync(w, off, do_sync, &what);
@@ -385,7 +390,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     return LAYERDB_OK;
 }
 
-/* Wake the sleeping thread (caller_lock held). */
+/* Wake the thread, sleeping or gathering (caller_lock held). */
 static void wake_thread(ldb_writer *w) {
     pthread_mutex_lock(&w->lock);
     atomic_store(&w->sleeping, 0);
@@ -398,9 +403,7 @@ static void hand_over(ldb_writer *w) {
     swap_buffers(w);
     atomic_store(&w->asking, 0);
     atomic_store_explicit(&w->handed, 1, memory_order_release);
-    pthread_mutex_lock(&w->lock);
-    pthread_cond_signal(&w->work_cv);
-    pthread_mutex_unlock(&w->lock);
+    wake_thread(w);
 }
 
 /* Back-pressure: wait until the thread takes the current batch, with

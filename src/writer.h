@@ -24,7 +24,8 @@ typedef struct ldb_writer_config {
     size_t max_pending;    /* back-pressure bound in bytes */
     uint64_t salt;         /* the file header's checksum seed */
     pthread_mutex_t *lock; /* the caller's lock, which also guards the
-                              writer's state; it must outlive the writer */
+                              batch being appended to; it must outlive
+                              the writer */
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
@@ -45,7 +46,8 @@ LDB_INTERNAL int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_
 LDB_INTERNAL uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc,
                                         const ldb_slice *argv);
 
-/* The calls below take cfg->lock themselves: call them without it. */
+/* Call the functions below without cfg->lock: they wait for the thread,
+ * which may need it, or take it themselves. */
 
 /* Wait until every byte before 'end' is fsynced (asks the thread for an
  * fsync if none is due). Returns LAYERDB_OK or the sticky error. */
