@@ -145,8 +145,26 @@ size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs, const 
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
+/* The one-command case by itself: it runs on every write, under the
+ * caller's lock, so it skips the batch loop. */
 size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
-    return ldb_logfmt_commands_record_size(1, &argc, argv);
+    uint64_t body = 2 + varint_len(argc); /* type, ncmds (1), argc */
+    for (size_t i = 0; i < argc; i++) body += varint_len(argv[i].len) + argv[i].len;
+    return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
+}
+
+static unsigned char *put_arg(unsigned char *p, const ldb_slice *arg) {
+    p = varint_put(p, arg->len);
+    if (arg->len) memcpy(p, arg->p, arg->len);
+    return p + arg->len;
+}
+
+/* Finish a record whose body ends at p: its length goes in the frame. */
+static unsigned char *end_unsealed(ldb_buf *b, unsigned char *frame, const unsigned char *p) {
+    uint32_t body_len = (uint32_t)(p - frame - LDB_FRAME_SIZE);
+    put_u32(frame, body_len);
+    b->len += LDB_FRAME_SIZE + body_len;
+    return frame;
 }
 
 /* Append the record with only its length in the frame: the checks are
@@ -159,16 +177,9 @@ static unsigned char *append_unsealed(ldb_buf *b, size_t ncmds, const size_t *ar
     p = varint_put(p, ncmds);
     for (size_t c = 0; c < ncmds; c++) {
         p = varint_put(p, argcs[c]);
-        for (size_t i = 0; i < argcs[c]; i++, argv++) {
-            p = varint_put(p, argv->len);
-            if (argv->len) memcpy(p, argv->p, argv->len);
-            p += argv->len;
-        }
+        for (size_t i = 0; i < argcs[c]; i++, argv++) p = put_arg(p, argv);
     }
-    uint32_t body_len = (uint32_t)(p - frame - LDB_FRAME_SIZE);
-    put_u32(frame, body_len);
-    b->len += LDB_FRAME_SIZE + body_len;
-    return frame;
+    return end_unsealed(b, frame, p);
 }
 
 void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const size_t *argcs,
@@ -181,8 +192,15 @@ void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc, const ldb
     ldb_logfmt_append_commands(b, salt, 1, &argc, argv);
 }
 
+/* append_unsealed for one command, unrolled: the hot path of every write. */
 void ldb_logfmt_append_command_unsealed(ldb_buf *b, size_t argc, const ldb_slice *argv) {
-    (void)append_unsealed(b, 1, &argc, argv);
+    unsigned char *frame = b->p + b->len;
+    unsigned char *p = frame + LDB_FRAME_SIZE;
+    *p++ = LDB_REC_COMMANDS;
+    *p++ = 1; /* the varint of ncmds */
+    p = varint_put(p, argc);
+    for (size_t i = 0; i < argc; i++) p = put_arg(p, &argv[i]);
+    (void)end_unsealed(b, frame, p);
 }
 
 void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt) {

@@ -22,8 +22,11 @@
  *  flushing itself (hand_over) and signals. If no append comes within
  *  LINGER_MS, or a batch is urgent (a sync or space is wanted, ALWAYS,
  *  stop), the thread takes caller_lock and swaps (take_batch); callers are
- *  then idle or waiting, so the lock is free. So a stream costs one futex
- *  wake per batch, not per set, and the thread never queues on the lock.
+ *  then idle or waiting, so the lock is free. If they are not (a caller
+ *  paused past the linger and went on), 'asking' stays set while the thread
+ *  tries the lock, and it stops trying once a caller hands over. So a
+ *  stream costs one futex wake per batch, not per set, the thread never
+ *  queues on the lock, and batches stay near WAKE_BYTES.
  *
  *  SYNCED records: the first record appended after each swap is preceded by
  *  a SYNCED record carrying synced_end, when that has grown since the last
@@ -155,22 +158,31 @@ static void timed_wait_ms(ldb_writer *w, pthread_cond_t *cv, uint64_t ms) {
 
 /* Take the caller's lock without queueing behind callers (see LOCKS):
  * try, and sleep between tries, 20 us at first, up to 1 ms while a caller
- * keeps it long (a scan, say). */
-static void lock_callers(ldb_writer *w) {
+ * keeps it long (a scan, say). Returns 1 when locked, or 0 as soon as
+ * *flag equals give_up_at: a caller did what the lock was wanted for. In a
+ * stream of sets the lock is free only for an instant between two sets, so
+ * without that way out the thread could try for hundreds of milliseconds
+ * while active grows to max_pending. flag NULL: never give up. */
+static int lock_callers(ldb_writer *w, atomic_int *flag, int give_up_at) {
     long pause_ns = 20 * 1000;
     while (pthread_mutex_trylock(w->caller_lock) != 0) {
+        if (flag && atomic_load_explicit(flag, memory_order_acquire) == give_up_at) return 0;
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL);
         if (pause_ns < 1000 * 1000) pause_ns *= 2;
     }
+    return 1;
 }
 
-/* Bytes waiting in active, exactly (w->lock held; released meanwhile). */
+/* Bytes waiting in active, exactly, or 1 if a caller cleared 'sleeping'
+ * meanwhile (it appended). (w->lock held; released meanwhile.) */
 static size_t peek_pending(ldb_writer *w) {
+    size_t n = 1;
     pthread_mutex_unlock(&w->lock);
-    lock_callers(w);
-    size_t n = w->active.len;
-    pthread_mutex_unlock(w->caller_lock);
+    if (lock_callers(w, &w->sleeping, 0)) {
+        n = w->active.len;
+        pthread_mutex_unlock(w->caller_lock);
+    }
     pthread_mutex_lock(&w->lock);
     return n;
 }
@@ -221,23 +233,26 @@ static void swap_buffers(ldb_writer *w) {
 
 /* Let callers fill a batch for up to LINGER_MS: the first append that
  * finds WAKE_BYTES waiting hands active over (hand_over), so in a stream
- * of sets the thread never waits for caller_lock. (w->lock held) */
+ * of sets the thread never waits for caller_lock. (w->lock held, 'asking'
+ * set) */
 static void gather(ldb_writer *w) {
-    atomic_store_explicit(&w->asking, 1, memory_order_release);
     if (!atomic_load(&w->handed)) timed_wait_ms(w, &w->work_cv, LINGER_MS);
 }
 
 /* Make 'flushing' the next batch: the one a caller handed over, or else
- * take active (w->lock held; released meanwhile). */
+ * take active (w->lock held; released meanwhile). While the thread tries
+ * caller_lock, 'asking' stays set, so a caller that fills WAKE_BYTES
+ * meanwhile hands over and the thread stops trying. */
 static void take_batch(ldb_writer *w) {
     w->wake_asked = 0; /* this batch answers every earlier request */
     if (!atomic_load_explicit(&w->handed, memory_order_acquire)) {
         pthread_mutex_unlock(&w->lock);
-        lock_callers(w);
-        /* Under caller_lock no caller can hand over; one may have just done so. */
-        if (!atomic_load_explicit(&w->handed, memory_order_acquire)) swap_buffers(w);
-        atomic_store(&w->asking, 0);
-        pthread_mutex_unlock(w->caller_lock);
+        if (lock_callers(w, &w->handed, 1)) {
+            /* Under caller_lock no caller can hand over; one may have just done so. */
+            if (!atomic_load_explicit(&w->handed, memory_order_acquire)) swap_buffers(w);
+            atomic_store(&w->asking, 0);
+            pthread_mutex_unlock(w->caller_lock);
+        }
         pthread_mutex_lock(&w->lock);
     }
     atomic_store(&w->handed, 0);
@@ -291,7 +306,7 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
  * damage in this session's records from a torn tail. (w->lock held) */
 static void mark_clean_end(ldb_writer *w) {
     pthread_mutex_unlock(&w->lock);
-    lock_callers(w);
+    lock_callers(w, NULL, 0);
     uint64_t marked = w->marked_end;
     pthread_mutex_unlock(w->caller_lock);
     pthread_mutex_lock(&w->lock);
@@ -332,6 +347,10 @@ static void *writer_main(void *arg) {
             }
             atomic_store(&w->sleeping, 0);
         }
+        /* Ask for the next batch. Only here, where flushing is empty and
+         * nothing is handed over: set later, 'asking' could outlive a hand
+         * over and let a second one swap out the batch being written. */
+        atomic_store_explicit(&w->asking, 1, memory_order_release);
         if (pending > 0 && !urgent(w)) gather(w);
         run_batch(w, now);
     }
@@ -430,7 +449,9 @@ static void maybe_mark_synced(ldb_writer *w) {
     w->marked_end = synced;
 }
 
-int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
+/* ldb_writer_reserve when the fast path does not do: an error, the bound
+ * reached, or active too small. */
+static int reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
     for (;;) {
         if (atomic_load(&w->failed)) return ldb_writer_error(w, msg, cap);
         /* A record larger than the bound still goes in once active is empty. */
@@ -443,6 +464,16 @@ int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
         return LAYERDB_NOMEM;
     }
     return LAYERDB_OK;
+}
+
+int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
+    /* The path of nearly every write: no error, under the bound, and room
+     * in active (for a SYNCED record too). */
+    size_t len = w->active.len;
+    if (!atomic_load_explicit(&w->failed, memory_order_relaxed) && len + need <= w->max_pending &&
+        need + LDB_SYNCED_RECORD_SIZE <= w->active.cap - len)
+        return LAYERDB_OK;
+    return reserve_slow(w, need, msg, cap);
 }
 
 uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc, const ldb_slice *argv) {
