@@ -124,9 +124,11 @@ static double flush_seconds(struct bench *b, layerdb *db) {
 /* ---- Set rows ---- */
 
 /* A policy fast enough to repeat. One 1M-key run's rate swings by up to 2x
- * on 2 cores (the writer thread, page faults, the kernel's flushing), so
- * each policy runs BENCH_REPS times, the policies taking turns, and the
- * row reports the median. */
+ * on 2 cores (the writer thread, page faults, the kernel's flushing, the
+ * VM's neighbours), so each policy runs BENCH_REPS times and the row
+ * reports the median. The policies take turns, and the order rotates
+ * each round, so that none always runs first or last in a round (a slow
+ * drift of the machine would otherwise favour one). */
 struct policy {
     const char *test;        /* the row's test column */
     const char *durability;  /* the start of its notes */
@@ -138,10 +140,10 @@ struct policy {
     size_t done;             /* keys written by the last run */
 };
 
-/* One run of 'p' into a new database. Returns the handle, open and
- * flushed, if 'keep'; otherwise closes it and deletes its file. */
-static layerdb *set_once(struct bench *b, struct policy *p, int rep,
-                         int keep) {
+/* One run of 'p' into a new database; its file is deleted unless
+ * 'keep_file'. */
+static void set_once(struct bench *b, struct policy *p, int rep,
+                     int keep_file) {
     char path[PATH_MAX];
     double secs;
     if (p->file != NULL) bench_path(b, p->file, path);
@@ -153,10 +155,8 @@ static layerdb *set_once(struct bench *b, struct policy *p, int rep,
     double drain = flush_seconds(b, db);
     if (drain > p->drain_max) p->drain_max = drain;
     check_keys(b, db, p->done, p->test);
-    if (keep) return db;
     close_db(b, db);
-    if (p->file != NULL) unlink(path);
-    return NULL;
+    if (p->file != NULL && !keep_file) unlink(path);
 }
 
 static double median(const double *v, int n) {
@@ -234,8 +234,9 @@ static void get_random(struct bench *b, layerdb *db) {
                   "one reader; value pointer, compared to the expected bytes");
 }
 
-/* Time layerdb_open of the file the everysec run left (page cache warm). */
-static void replay(struct bench *b, const char *path) {
+/* Time layerdb_open of the file the everysec run left (page cache warm).
+ * Returns the handle, open, for the gets. */
+static layerdb *replay(struct bench *b, const char *path) {
     char keys[32], result[32], notes[192];
     struct stat st;
     layerdb_info info;
@@ -247,7 +248,6 @@ static void replay(struct bench *b, const char *path) {
     check_keys(b, db, b->nkeys, "replay");
     if (layerdb_info_get(db, &info) != LAYERDB_OK)
         bench_die(b, "layerdb_info_get: %s", layerdb_errmsg(db));
-    close_db(b, db);
     bench_fmt_count(keys, sizeof keys, info.keys);
     snprintf(result, sizeof result, "%.0f MB/s",
              (double)st.st_size / 1e6 / secs);
@@ -256,29 +256,27 @@ static void replay(struct bench *b, const char *path) {
              (unsigned long long)info.replayed_records);
     bench_add_row(b, ENGINE, "replay: layerdb_open of the everysec file",
                   keys, result, notes);
+    return db;
 }
 
 /* ---- All layerdb rows ---- */
 
-/* Runs every policy BENCH_REPS times; returns the last everysec handle,
- * open, for the gets and the replay. */
-static layerdb *set_policies(struct bench *b, struct policy *p, int n) {
-    layerdb *db = NULL;
+/* Runs every policy BENCH_REPS times, in an order that rotates each
+ * round; keeps the file of the last run of p[n - 1] for the replay. */
+static void set_policies(struct bench *b, struct policy *p, int n) {
     for (int rep = 0; rep < BENCH_REPS; rep++) {
-        for (int i = 0; i < n; i++) {
-            int keep = rep == BENCH_REPS - 1 && i == n - 1;
+        for (int k = 0; k < n; k++) {
+            int i = (k + rep) % n;
             bench_progress("layerdb %s, run %d of %d", p[i].test, rep + 1,
                            BENCH_REPS);
-            layerdb *h = set_once(b, &p[i], rep, keep);
-            if (keep) db = h;
+            set_once(b, &p[i], rep, rep == BENCH_REPS - 1 && i == n - 1);
         }
     }
-    return db;
 }
 
 void bench_layerdb(struct bench *b) {
     char everysec[PATH_MAX];
-    struct policy p[] = {   /* everysec last: its handle is kept */
+    struct policy p[] = {   /* everysec last: its file is kept */
         {.test = "set, persistence off", .persistence = LAYERDB_PERSIST_OFF,
          .durability = "memory only: a crash loses all"},
         {.test = "set, fsync no", .fsync = LAYERDB_FSYNC_NO, .file = "no.ldb",
@@ -286,16 +284,15 @@ void bench_layerdb(struct bench *b) {
         {.test = "set, fsync everysec", .fsync = LAYERDB_FSYNC_EVERYSEC,
          .file = "everysec.ldb", .durability = "a crash loses at most ~1 s"},
     };
-    layerdb *db = set_policies(b, p, 3);
+    set_policies(b, p, 3);
     b->set_off_ops = add_policy_row(b, &p[0]);
     add_policy_row(b, &p[1]);
     b->set_everysec_ops = add_policy_row(b, &p[2]);
-    /* The everysec handle stays open, idle, for the gets after these. */
     set_always(b, 1);
     set_always(b, BENCH_THREADS);
+    bench_path(b, p[2].file, everysec);
+    layerdb *db = replay(b, everysec);
     get_random(b, db);
     close_db(b, db);
-    bench_path(b, p[2].file, everysec);
-    replay(b, everysec);
     bench_clear_dir(b);
 }
