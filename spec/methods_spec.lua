@@ -150,6 +150,10 @@ describe("a database", function()
       assert.is_true(info.persistent)
       assert.is_true(info.log_bytes > 0)
       assert.is_true(info.memory_bytes > 0)
+      db:flush()
+      -- both sets went out, in one batch or two
+      local batch = db:info().largest_batch_bytes
+      assert.is_true(batch > 0 and batch <= db:info().log_bytes)
       reopen()
       assert.equal(2, db:info().replayed_records)
     end)

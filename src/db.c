@@ -430,6 +430,8 @@ int layerdb_info_get(layerdb *db, layerdb_info *info) {
     info->dropped_bytes = db->dropped_bytes;
     info->replayed_records = db->replayed;
     info->persistent = db->writer != NULL;
-    if (db->writer) ldb_writer_stats(db->writer, &info->log_bytes, &info->synced_bytes);
+    if (db->writer)
+        ldb_writer_stats(db->writer, &info->log_bytes, &info->synced_bytes,
+                         &info->largest_batch_bytes);
     return LAYERDB_OK;
 }

@@ -202,6 +202,10 @@ typedef struct layerdb_info {
     uint64_t replayed_records; /* records replayed at open */
     uint64_t memory_bytes;  /* bytes this handle holds from its allocator
                                (table, entries, log buffers), as requested */
+    uint64_t largest_batch_bytes; /* the most bytes the writer thread wrote
+                               in one go since open: how far it fell behind
+                               the callers (at most max_pending_bytes, or
+                               one record larger than that) */
     int persistent;         /* 1 if writes go to a file */
 } layerdb_info;
 

@@ -306,6 +306,7 @@ static int db_info(lua_State *L) {
     set_int_field(L, "dropped_bytes", info.dropped_bytes);
     set_int_field(L, "replayed_records", info.replayed_records);
     set_int_field(L, "memory_bytes", info.memory_bytes);
+    set_int_field(L, "largest_batch_bytes", info.largest_batch_bytes);
     lua_pushboolean(L, info.persistent);
     lua_setfield(L, -2, "persistent");
     return 1;

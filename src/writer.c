@@ -36,8 +36,8 @@
  * LOCKS
  *  (C) w->caller_lock (the caller's) guards: active, queued_end, marked_end;
  *      and flushing while 'asking' is set.
- *  (W) w->lock guards: written_end, synced_end, sync_wanted, stop,
- *      wake_asked, error, error_msg.
+ *  (W) w->lock guards: written_end, largest_batch, synced_end,
+ *      sync_wanted, stop, wake_asked, error, error_msg.
  *  (T) flushing (unless 'asking') and last_sync_ms belong to the thread.
  *  (3) fd, path, policy, max_pending, alloc and salt are fixed before the
  *      thread starts.
@@ -108,6 +108,7 @@ struct ldb_writer {
     atomic_int handed;         /* a caller swapped active into flushing */
     uint64_t last_sync_ms;     /* (T) */
     uint64_t written_end;      /* (W) file offset after the last written byte */
+    uint64_t largest_batch;    /* (W) most bytes written in one batch */
     _Atomic uint64_t synced_end; /* (W) file offset known fsynced */
     uint64_t sync_wanted;      /* (W) a caller waits for synced_end >= this */
     int stop;                  /* (W) close asked the thread to finish */
@@ -295,6 +296,7 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
         return;
     }
     w->written_end = end;
+    if (end - off > w->largest_batch) w->largest_batch = end - off;
     if (do_sync) {
         w->synced_end = end;
         w->last_sync_ms = ldb_os_now_ms();
@@ -509,11 +511,15 @@ int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
     return rc ? rc : ldb_writer_wait_synced(w, end, msg, cap);
 }
 
-void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end) {
+void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end,
+                      uint64_t *largest_batch) {
     pthread_mutex_lock(w->caller_lock);
     *queued_end = w->queued_end;
     pthread_mutex_unlock(w->caller_lock);
     *synced_end = atomic_load(&w->synced_end);
+    pthread_mutex_lock(&w->lock);
+    *largest_batch = w->largest_batch;
+    pthread_mutex_unlock(&w->lock);
 }
 
 int ldb_writer_stop(ldb_writer *w, char *msg, size_t cap) {

@@ -60,7 +60,10 @@ LDB_INTERNAL int ldb_writer_flush(ldb_writer *w, char *msg, size_t msg_cap);
  * thread, free the writer. Returns LAYERDB_OK or the sticky error. */
 LDB_INTERNAL int ldb_writer_stop(ldb_writer *w, char *msg, size_t msg_cap);
 
-LDB_INTERNAL void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end);
+/* For layerdb_info: bytes queued and fsynced (as file offsets), and the
+ * most bytes written in one batch. */
+LDB_INTERNAL void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end,
+                                   uint64_t *largest_batch);
 /* The sticky error code, or LAYERDB_OK. */
 LDB_INTERNAL int ldb_writer_error(ldb_writer *w, char *msg, size_t msg_cap);
 
