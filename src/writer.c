@@ -470,11 +470,17 @@ static int reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
 
 int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
     /* The path of nearly every write: no error, under the bound, and room
-     * in active (for a SYNCED record too). */
-    size_t len = w->active.len;
-    if (!atomic_load_explicit(&w->failed, memory_order_relaxed) && len + need <= w->max_pending &&
-        need + LDB_SYNCED_RECORD_SIZE <= w->active.cap - len)
+     * in active for the record and a SYNCED record. (Written so that no
+     * sum can wrap.) */
+    size_t len = w->active.len, room = w->active.cap - len;
+    if (!atomic_load_explicit(&w->failed, memory_order_relaxed) && need <= w->max_pending &&
+        len <= w->max_pending - need && room >= LDB_SYNCED_RECORD_SIZE &&
+        need <= room - LDB_SYNCED_RECORD_SIZE)
         return LAYERDB_OK;
+    if (need > LDB_FRAME_SIZE + (size_t)LDB_MAX_BODY) { /* record_size said SIZE_MAX */
+        copy_msg(msg, cap, "a command of more than 2 GiB cannot be logged");
+        return LAYERDB_TOOBIG;
+    }
     return reserve_slow(w, need, msg, cap);
 }
 

@@ -38,7 +38,8 @@ LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer
  * 1. ldb_writer_reserve makes room for a record of 'need' bytes
  *    (ldb_logfmt_command_record_size). While max_pending bytes wait it
  *    blocks, releasing the lock meanwhile. Returns LAYERDB_OK, the sticky
- *    error code (msg gets the text) or LAYERDB_NOMEM.
+ *    error code (msg gets the text), LAYERDB_NOMEM, or LAYERDB_TOOBIG if
+ *    'need' is SIZE_MAX (the record would pass LDB_MAX_BODY).
  * 2. ldb_writer_append, after the caller's change succeeded, appends the
  *    command and returns the record's end offset. It cannot fail.
  * The caller may give up between the two (its change failed). */
