@@ -137,6 +137,7 @@ struct policy {
     const char *file;        /* file name in b->dir; NULL for none */
     double ops[BENCH_REPS];  /* the rate of each run */
     double drain_max;        /* longest flush after a run, seconds */
+    uint64_t batch_max;      /* largest writer batch over the runs, bytes */
     size_t done;             /* keys written by the last run */
 };
 
@@ -155,6 +156,11 @@ static void set_once(struct bench *b, struct policy *p, int rep,
     double drain = flush_seconds(b, db);
     if (drain > p->drain_max) p->drain_max = drain;
     check_keys(b, db, p->done, p->test);
+    layerdb_info info;
+    if (layerdb_info_get(db, &info) != LAYERDB_OK)
+        bench_die(b, "layerdb_info_get: %s", layerdb_errmsg(db));
+    if (info.largest_batch_bytes > p->batch_max)
+        p->batch_max = info.largest_batch_bytes;
     close_db(b, db);
     if (p->file != NULL && !keep_file) unlink(path);
 }
@@ -173,14 +179,15 @@ static double median(const double *v, int n) {
 
 /* Add p's row; returns its median rate. */
 static double add_policy_row(struct bench *b, const struct policy *p) {
-    char runs[96] = "", drain[64] = "", notes[256];
+    char runs[96] = "", drain[128] = "", notes[320];
     size_t len = 0;
     for (int r = 0; r < BENCH_REPS; r++)
         len += (size_t)snprintf(runs + len, sizeof runs - len, "%s%.2fM",
                                 r > 0 ? ", " : "", p->ops[r] / 1e6);
     if (p->persistence == LAYERDB_PERSIST_ON)
-        snprintf(drain, sizeof drain, "; flush after the sets took <= %.2f s",
-                 p->drain_max);
+        snprintf(drain, sizeof drain, "; flush after the sets took <= %.2f s; "
+                 "largest write batch %.1f MiB", p->drain_max,
+                 (double)p->batch_max / (1 << 20));
     snprintf(notes, sizeof notes, "%s; median of %d runs (%s ops/s)%s",
              p->durability, BENCH_REPS, runs, drain);
     double ops = median(p->ops, BENCH_REPS);
