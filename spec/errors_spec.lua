@@ -27,10 +27,7 @@ describe("engine errors", function()
     local db = layerdb.load(path)
     for i = 1, 50 do db:set("k" .. i, string.rep("v", 40)) end
     db:close()
-    local f = assert(io.open(path, "r+b"))
-    f:seek("set", 40)
-    f:write("\0\0\0\0")
-    f:close()
+    h.overwrite(path, 40, "\0\0\0\0")
     assert.error_matches(function() layerdb.load(path) end,
       "'" .. path:gsub("%p", "%%%0") .. "': bad checksum in record at offset %d+ %(.*repair option")
   end)

@@ -49,6 +49,14 @@ function M.read(path)
   return s
 end
 
+-- Overwrite bytes of an existing file at offset, leaving the rest as it is.
+function M.overwrite(path, offset, bytes)
+  local f = assert(io.open(path, "r+b"))
+  f:seek("set", offset)
+  f:write(bytes)
+  f:close()
+end
+
 function M.write(path, data)
   local f = assert(io.open(path, "wb"))
   f:write(data)

@@ -145,12 +145,8 @@ size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs, const 
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
-/* The one-command case by itself: it runs on every write, under the
- * caller's lock, so it skips the batch loop. */
 size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
-    uint64_t body = 2 + varint_len(argc); /* type, ncmds (1), argc */
-    for (size_t i = 0; i < argc; i++) body += varint_len(argv[i].len) + argv[i].len;
-    return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
+    return ldb_logfmt_commands_record_size(1, &argc, argv);
 }
 
 static unsigned char *put_arg(unsigned char *p, const ldb_slice *arg) {
