@@ -6,7 +6,12 @@
  * alloc.c is the only file that may call malloc/realloc/free.
  *
  * LDB_INTERNAL marks functions shared between files but not exported from
- * the shared library (hidden visibility), like Lua's LUAI_FUNC. */
+ * the shared library (hidden visibility), like Lua's LUAI_FUNC.
+ * LDB_HOT_INLINE marks the few header functions of the write path that
+ * must be inlined where they are called, with LDB_UNROLL on their loops
+ * over a command's arguments: there a command's name is a literal and its
+ * argument count a constant, and both fold into the encoding. LDB_COLD
+ * keeps a rare slow path out of line, so its fast caller stays small. */
 #ifndef LDB_ALLOC_H
 #define LDB_ALLOC_H
 
@@ -18,8 +23,14 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define LDB_INTERNAL __attribute__((visibility("hidden")))
+#define LDB_HOT_INLINE static inline __attribute__((always_inline))
+#define LDB_UNROLL _Pragma("GCC unroll 4")
+#define LDB_COLD __attribute__((noinline, cold))
 #else
 #define LDB_INTERNAL
+#define LDB_HOT_INLINE static inline
+#define LDB_UNROLL
+#define LDB_COLD
 #endif
 
 typedef struct ldb_alloc {

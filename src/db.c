@@ -253,8 +253,11 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 /* ---- Writing ---- */
 
 /* Make room in the log for a command (db->lock held, maybe released while
- * waiting for space): *need gets the record size for log_command. */
-static int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+ * waiting for space): *need gets the record size for log_command. This and
+ * log_command are inlined into each write, where argv is a constant shape
+ * with a literal name, so sizing and encoding the record fold to a few
+ * stores and two copies. */
+LDB_HOT_INLINE int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
@@ -263,7 +266,7 @@ static int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *
 
 /* Log a command after log_reserve (db->lock held throughout). Returns the
  * record's end offset, 0 without persistence. */
-static uint64_t log_command(layerdb *db, size_t need, size_t argc, const ldb_slice *argv) {
+LDB_HOT_INLINE uint64_t log_command(layerdb *db, size_t need, size_t argc, const ldb_slice *argv) {
     return db->writer ? ldb_writer_append(db->writer, need, argc, argv) : 0;
 }
 

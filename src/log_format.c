@@ -50,16 +50,6 @@ static uint64_t get_u64(const unsigned char *p) {
     return v;
 }
 
-static size_t varint_len(uint64_t v) {
-    size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-static unsigned char *varint_put(unsigned char *p, uint64_t v) {
-    while (v >= 0x80) { *p++ = (unsigned char)(v | 0x80); v >>= 7; }
-    *p++ = (unsigned char)v;
-    return p;
-}
 /* Decode from untrusted bytes: NULL if it runs past end or over 63 bits. */
 static const unsigned char *varint_get(const unsigned char *p, const unsigned char *end,
                                        uint64_t *v) {
@@ -132,10 +122,10 @@ int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
 /* ---- Encoding ---- */
 
 static uint64_t commands_body_size(size_t ncmds, const size_t *argcs, const ldb_slice *argv) {
-    uint64_t n = 1 + varint_len(ncmds);
+    uint64_t n = 1 + ldb_varint_len(ncmds);
     for (size_t c = 0; c < ncmds; c++) {
-        n += varint_len(argcs[c]);
-        for (size_t i = 0; i < argcs[c]; i++, argv++) n += varint_len(argv->len) + argv->len;
+        n += ldb_varint_len(argcs[c]);
+        for (size_t i = 0; i < argcs[c]; i++, argv++) n += ldb_varint_len(argv->len) + argv->len;
     }
     return n;
 }
@@ -145,12 +135,8 @@ size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs, const 
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
-size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
-    return ldb_logfmt_commands_record_size(1, &argc, argv);
-}
-
 static unsigned char *put_arg(unsigned char *p, const ldb_slice *arg) {
-    p = varint_put(p, arg->len);
+    p = ldb_varint_put(p, arg->len);
     if (arg->len) memcpy(p, arg->p, arg->len);
     return p + arg->len;
 }
@@ -170,9 +156,9 @@ static unsigned char *append_unsealed(ldb_buf *b, size_t ncmds, const size_t *ar
     unsigned char *frame = b->p + b->len;
     unsigned char *p = frame + LDB_FRAME_SIZE;
     *p++ = LDB_REC_COMMANDS;
-    p = varint_put(p, ncmds);
+    p = ldb_varint_put(p, ncmds);
     for (size_t c = 0; c < ncmds; c++) {
-        p = varint_put(p, argcs[c]);
+        p = ldb_varint_put(p, argcs[c]);
         for (size_t i = 0; i < argcs[c]; i++, argv++) p = put_arg(p, argv);
     }
     return end_unsealed(b, frame, p);
@@ -186,17 +172,6 @@ void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds, const s
 
 void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc, const ldb_slice *argv) {
     ldb_logfmt_append_commands(b, salt, 1, &argc, argv);
-}
-
-/* append_unsealed for one command, unrolled: the hot path of every write. */
-void ldb_logfmt_append_command_unsealed(ldb_buf *b, size_t argc, const ldb_slice *argv) {
-    unsigned char *frame = b->p + b->len;
-    unsigned char *p = frame + LDB_FRAME_SIZE;
-    *p++ = LDB_REC_COMMANDS;
-    *p++ = 1; /* the varint of ncmds */
-    p = varint_put(p, argc);
-    for (size_t i = 0; i < argc; i++) p = put_arg(p, &argv[i]);
-    (void)end_unsealed(b, frame, p);
 }
 
 void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt) {

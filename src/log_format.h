@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "alloc.h"
 
@@ -39,24 +40,59 @@ LDB_INTERNAL int ldb_logfmt_header_check(const unsigned char *hdr, size_t n);
 LDB_INTERNAL int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n);
 
 /* ---- Encoding ---- */
+/* LEB128 varints (at most 9 bytes here, values below 2^63). */
+LDB_HOT_INLINE size_t ldb_varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+LDB_HOT_INLINE unsigned char *ldb_varint_put(unsigned char *p, uint64_t v) {
+    while (v >= 0x80) { *p++ = (unsigned char)(v | 0x80); v >>= 7; }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
 /* Bytes one COMMANDS record with a single command takes, frame included;
- * SIZE_MAX if the body would exceed LDB_MAX_BODY. */
-LDB_INTERNAL size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv);
+ * SIZE_MAX if the body would exceed LDB_MAX_BODY. Inline, as the sizing of
+ * every write. */
+LDB_HOT_INLINE size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
+    uint64_t body = 2 + ldb_varint_len(argc); /* type, ncmds (1), argc */
+    LDB_UNROLL
+    for (size_t i = 0; i < argc; i++) body += ldb_varint_len(argv[i].len) + argv[i].len;
+    return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
+}
+
+/* Write a COMMANDS record with one command at 'frame', which has room for
+ * its 'size' bytes (ldb_logfmt_command_record_size), with only the body
+ * length in the frame: the writer thread seals a whole batch with
+ * ldb_logfmt_seal_all before writing it, so the caller of a set does no
+ * hashing. Inline, as the encoding of every write. */
+LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t size, size_t argc,
+                                                    const ldb_slice *argv) {
+    uint32_t body_len = (uint32_t)(size - LDB_FRAME_SIZE);
+    for (int i = 0; i < 4; i++) frame[i] = (unsigned char)(body_len >> (8 * i));
+    unsigned char *p = frame + LDB_FRAME_SIZE;
+    *p++ = LDB_REC_COMMANDS;
+    *p++ = 1; /* the varint of ncmds */
+    p = ldb_varint_put(p, argc);
+    LDB_UNROLL
+    for (size_t i = 0; i < argc; i++) {
+        p = ldb_varint_put(p, argv[i].len);
+        if (argv[i].len) memcpy(p, argv[i].p, argv[i].len);
+        p += argv[i].len;
+    }
+}
+
 /* The same for a record of ncmds commands (a batch, applied all-or-nothing
  * on replay): command c has argcs[c] arguments, taken in turn from argv. */
 LDB_INTERNAL size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs,
                                                     const ldb_slice *argv);
 LDB_INTERNAL void ldb_logfmt_append_commands(ldb_buf *b, uint64_t salt, size_t ncmds,
                                              const size_t *argcs, const ldb_slice *argv);
-/* Append a COMMANDS record with one command. The buffer must have room for
- * ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
+/* Append a sealed COMMANDS record with one command. The buffer must have
+ * room for ldb_logfmt_command_record_size bytes (ldb_buf_reserve). */
 LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc,
                                             const ldb_slice *argv);
-/* The same, but with only the body length in the frame: the writer thread
- * seals a whole batch with ldb_logfmt_seal_all before writing it, so the
- * caller of a set does no hashing. */
-LDB_INTERNAL void ldb_logfmt_append_command_unsealed(ldb_buf *b, size_t argc,
-                                                     const ldb_slice *argv);
 /* Fill in the length check and checksum of every record in p[0..n), which
  * holds whole records (sealed ones come out the same). */
 LDB_INTERNAL void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt);

@@ -453,7 +453,7 @@ static void maybe_mark_synced(ldb_writer *w) {
 
 /* ldb_writer_reserve when the fast path does not do: an error, the bound
  * reached, or active too small. */
-static int reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
+LDB_COLD static int reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
     for (;;) {
         if (atomic_load(&w->failed)) return ldb_writer_error(w, msg, cap);
         /* A record larger than the bound still goes in once active is empty. */
@@ -484,9 +484,13 @@ int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
     return reserve_slow(w, need, msg, cap);
 }
 
-uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc, const ldb_slice *argv) {
+unsigned char *ldb_writer_claim(ldb_writer *w) {
     maybe_mark_synced(w);
-    ldb_logfmt_append_command_unsealed(&w->active, argc, argv);
+    return w->active.p + w->active.len;
+}
+
+uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
+    w->active.len += need;
     w->queued_end += need;
     atomic_store_explicit(&w->pending, w->active.len, memory_order_relaxed);
     if (atomic_load_explicit(&w->sleeping, memory_order_relaxed))

@@ -44,8 +44,19 @@ LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer
  *    command and returns the record's end offset. It cannot fail.
  * The caller may give up between the two (its change failed). */
 LDB_INTERNAL int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t msg_cap);
-LDB_INTERNAL uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc,
-                                        const ldb_slice *argv);
+
+/* ldb_writer_append's two halves: where the reserved record goes (after a
+ * SYNCED record, if one is due), and queueing the record written there. */
+LDB_INTERNAL unsigned char *ldb_writer_claim(ldb_writer *w);
+LDB_INTERNAL uint64_t ldb_writer_commit(ldb_writer *w, size_t need);
+
+/* Inline, so that the encoding happens where the command's name and
+ * argument count are constants (see LDB_HOT_INLINE). */
+LDB_HOT_INLINE uint64_t ldb_writer_append(ldb_writer *w, size_t need, size_t argc,
+                                          const ldb_slice *argv) {
+    ldb_logfmt_put_command_unsealed(ldb_writer_claim(w), need, argc, argv);
+    return ldb_writer_commit(w, need);
+}
 
 /* Call the functions below without cfg->lock: they wait for the thread,
  * which may need it, or take it themselves. */

@@ -400,7 +400,8 @@ TEST("records appended unsealed and sealed in one pass match records sealed one 
         size_t need = ldb_logfmt_command_record_size(3, argv);
         REQUIRE(ldb_buf_reserve(&a, &sealed, need) == 0 && ldb_buf_reserve(&a, &later, need) == 0);
         ldb_logfmt_append_command(&sealed, salt, 3, argv);
-        ldb_logfmt_append_command_unsealed(&later, 3, argv);
+        ldb_logfmt_put_command_unsealed(later.p + later.len, need, 3, argv);
+        later.len += need;
     }
     REQUIRE(sealed.len == later.len);
     /* (The unsealed frames' check bytes are not written yet: not compared.) */
