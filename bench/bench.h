@@ -36,7 +36,7 @@
 #define BENCH_SYNC_SECONDS 5.0
 #define BENCH_MAX_SECONDS 30.0
 #define BENCH_THREADS 4   /* writers sharing one handle under "always" */
-#define BENCH_REPS 9      /* runs of each fast layerdb set; median shown */
+#define BENCH_REPS 15     /* runs of each fast layerdb set; median shown */
 #define BENCH_MAX_ROWS 40
 /* Table sections, in print order; main() sets b->section before each
  * engine runs, so memory can be measured first yet printed after sets. */
@@ -73,6 +73,7 @@ struct bench {
     char load_start[32];  /* /proc/loadavg's first three fields at start */
     double set_off_ops;      /* layerdb set ops/s, persistence off */
     double set_everysec_ops; /* layerdb set ops/s, fsync everysec */
+    double set_paired_ratio; /* median over rounds of everysec / off */
 };
 
 /* ---- bench_util.c ---- */

@@ -177,9 +177,19 @@ static double median(const double *v, int n) {
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* The median over rounds of a's rate / b's rate. Both ran in each round,
+ * seconds apart, so a drift of the machine over the minutes
+ * of the bench cancels out of each ratio (it does not out of the ratio of
+ * the two medians). */
+static double paired_ratio(const struct policy *a, const struct policy *b) {
+    double r[BENCH_REPS];
+    for (int i = 0; i < BENCH_REPS; i++) r[i] = b->ops[i] > 0 ? a->ops[i] / b->ops[i] : 0;
+    return median(r, BENCH_REPS);
+}
+
 /* Add p's row; returns its median rate. */
 static double add_policy_row(struct bench *b, const struct policy *p) {
-    char runs[96] = "", drain[128] = "", notes[320];
+    char runs[160] = "", drain[128] = "", notes[320];
     size_t len = 0;
     for (int r = 0; r < BENCH_REPS; r++)
         len += (size_t)snprintf(runs + len, sizeof runs - len, "%s%.2fM",
@@ -295,6 +305,7 @@ void bench_layerdb(struct bench *b) {
     b->set_off_ops = add_policy_row(b, &p[0]);
     add_policy_row(b, &p[1]);
     b->set_everysec_ops = add_policy_row(b, &p[2]);
+    b->set_paired_ratio = paired_ratio(&p[2], &p[0]);
     set_always(b, 1);
     set_always(b, BENCH_THREADS);
     bench_path(b, p[2].file, everysec);

@@ -127,6 +127,8 @@ static void print_promise(const struct bench *b) {
            "ratio %.1f%% (%.0f vs %.0f ops/s)\n", PROMISE_RATIO * 100,
            ratio >= PROMISE_RATIO ? "MET" : "NOT MET", ratio * 100,
            b->set_everysec_ops, b->set_off_ops);
+    printf("Paired by round (both ran in each of %d rounds, seconds apart): "
+           "median everysec/off ratio %.1f%%\n", BENCH_REPS, b->set_paired_ratio * 100);
 }
 
 void bench_print_report(const struct bench *b) {
