@@ -7,7 +7,9 @@
  *             Redis's AOF logs them; replay applies a record all-or-nothing.
  *   SYNCED    "every byte before offset N was fsynced": lets recovery tell
  *             a torn tail (after the last fsync) from damage before it.
- * Encoding appends to an ldb_buf; decoding never trusts the bytes. */
+ * Encoding writes into room the caller made (an ldb_buf, a writer batch);
+ * the one-command encoder is inline, as every write runs it. Decoding
+ * never trusts the bytes. */
 #ifndef LDB_LOG_FORMAT_H
 #define LDB_LOG_FORMAT_H
 
