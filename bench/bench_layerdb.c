@@ -178,9 +178,9 @@ static double median(const double *v, int n) {
 }
 
 /* The median over rounds of a's rate / b's rate. Both ran in each round,
- * seconds apart, so a drift of the machine over the minutes
- * of the bench cancels out of each ratio (it does not out of the ratio of
- * the two medians). */
+ * seconds apart, so a drift of the machine over the minutes of the bench
+ * cancels out of each round's ratio, as it does not out of the ratio of
+ * the two medians. */
 static double paired_ratio(const struct policy *a, const struct policy *b) {
     double r[BENCH_REPS];
     for (int i = 0; i < BENCH_REPS; i++) r[i] = b->ops[i] > 0 ? a->ops[i] / b->ops[i] : 0;

@@ -123,22 +123,13 @@ int ldb_logfmt_body_check(const unsigned char *frame, const unsigned char *body,
 
 static uint64_t commands_body_size(size_t ncmds, const size_t *argcs, const ldb_slice *argv) {
     uint64_t n = 1 + ldb_varint_len(ncmds);
-    for (size_t c = 0; c < ncmds; c++) {
-        n += ldb_varint_len(argcs[c]);
-        for (size_t i = 0; i < argcs[c]; i++, argv++) n += ldb_varint_len(argv->len) + argv->len;
-    }
+    for (size_t c = 0; c < ncmds; argv += argcs[c++]) n += ldb_logfmt_args_size(argcs[c], argv);
     return n;
 }
 
 size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs, const ldb_slice *argv) {
     uint64_t body = commands_body_size(ncmds, argcs, argv);
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
-}
-
-static unsigned char *put_arg(unsigned char *p, const ldb_slice *arg) {
-    p = ldb_varint_put(p, arg->len);
-    if (arg->len) memcpy(p, arg->p, arg->len);
-    return p + arg->len;
 }
 
 /* Finish a record whose body ends at p: its length goes in the frame. */
@@ -157,10 +148,7 @@ static unsigned char *append_unsealed(ldb_buf *b, size_t ncmds, const size_t *ar
     unsigned char *p = frame + LDB_FRAME_SIZE;
     *p++ = LDB_REC_COMMANDS;
     p = ldb_varint_put(p, ncmds);
-    for (size_t c = 0; c < ncmds; c++) {
-        p = ldb_varint_put(p, argcs[c]);
-        for (size_t i = 0; i < argcs[c]; i++, argv++) p = put_arg(p, argv);
-    }
+    for (size_t c = 0; c < ncmds; argv += argcs[c++]) p = ldb_logfmt_put_args(p, argcs[c], argv);
     return end_unsealed(b, frame, p);
 }
 

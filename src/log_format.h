@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "varint.h"
 
 #define LDB_FILE_HEADER_SIZE 32
 #define LDB_FORMAT_VERSION 1
@@ -42,15 +43,25 @@ LDB_INTERNAL int ldb_logfmt_header_check(const unsigned char *hdr, size_t n);
 LDB_INTERNAL int ldb_logfmt_header_is_prefix(const unsigned char *hdr, size_t n);
 
 /* ---- Encoding ---- */
-/* LEB128 varints (at most 9 bytes here, values below 2^63). */
-LDB_HOT_INLINE size_t ldb_varint_len(uint64_t v) {
-    size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
+/* Bytes one command's part of a COMMANDS body takes: varint argc, then
+ * each argument's varint length and bytes. */
+LDB_HOT_INLINE uint64_t ldb_logfmt_args_size(size_t argc, const ldb_slice *argv) {
+    uint64_t n = ldb_varint_len(argc);
+    LDB_UNROLL
+    for (size_t i = 0; i < argc; i++) n += ldb_varint_len(argv[i].len) + argv[i].len;
     return n;
 }
-LDB_HOT_INLINE unsigned char *ldb_varint_put(unsigned char *p, uint64_t v) {
-    while (v >= 0x80) { *p++ = (unsigned char)(v | 0x80); v >>= 7; }
-    *p++ = (unsigned char)v;
+
+/* Write that part at p; returns the byte after it. */
+LDB_HOT_INLINE unsigned char *ldb_logfmt_put_args(unsigned char *p, size_t argc,
+                                                  const ldb_slice *argv) {
+    p = ldb_varint_put(p, argc);
+    LDB_UNROLL
+    for (size_t i = 0; i < argc; i++) {
+        p = ldb_varint_put(p, argv[i].len);
+        if (argv[i].len) memcpy(p, argv[i].p, argv[i].len);
+        p += argv[i].len;
+    }
     return p;
 }
 
@@ -58,9 +69,7 @@ LDB_HOT_INLINE unsigned char *ldb_varint_put(unsigned char *p, uint64_t v) {
  * SIZE_MAX if the body would exceed LDB_MAX_BODY. Inline, as the sizing of
  * every write. */
 LDB_HOT_INLINE size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slice *argv) {
-    uint64_t body = 2 + ldb_varint_len(argc); /* type, ncmds (1), argc */
-    LDB_UNROLL
-    for (size_t i = 0; i < argc; i++) body += ldb_varint_len(argv[i].len) + argv[i].len;
+    uint64_t body = 2 + ldb_logfmt_args_size(argc, argv); /* type, ncmds (1), args */
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
@@ -76,13 +85,7 @@ LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t
     unsigned char *p = frame + LDB_FRAME_SIZE;
     *p++ = LDB_REC_COMMANDS;
     *p++ = 1; /* the varint of ncmds */
-    p = ldb_varint_put(p, argc);
-    LDB_UNROLL
-    for (size_t i = 0; i < argc; i++) {
-        p = ldb_varint_put(p, argv[i].len);
-        if (argv[i].len) memcpy(p, argv[i].p, argv[i].len);
-        p += argv[i].len;
-    }
+    (void)ldb_logfmt_put_args(p, argc, argv);
 }
 
 /* The same for a record of ncmds commands (a batch, applied all-or-nothing

@@ -29,6 +29,7 @@
 
 #include "os.h"
 #include "table.h"
+#include "varint.h"
 
 #define TAG_EMPTY 0
 #define TAG_DELETED 1
@@ -52,18 +53,6 @@
 
 /* ---- Entries ---- */
 
-static size_t varint_len(size_t v) {
-    size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-
-static unsigned char *varint_put(unsigned char *p, size_t v) {
-    while (v >= 0x80) { *p++ = (unsigned char)(v | 0x80); v >>= 7; }
-    *p++ = (unsigned char)v;
-    return p;
-}
-
 /* Entries are written by this file only, so decoding trusts them. */
 static const unsigned char *varint_get(const unsigned char *p, size_t *v) {
     size_t x = 0;
@@ -75,13 +64,13 @@ static const unsigned char *varint_get(const unsigned char *p, size_t *v) {
 
 ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
                                    const void *val, size_t vlen) {
-    size_t size = 1 + varint_len(klen) + varint_len(vlen) + klen + vlen;
+    size_t size = 1 + ldb_varint_len(klen) + ldb_varint_len(vlen) + klen + vlen;
     unsigned char *e = ldb_malloc(a, size);
     if (!e) return NULL;
     unsigned char *p = e;
     *p++ = LDB_TYPE_STRING;
-    p = varint_put(p, klen);
-    p = varint_put(p, vlen);
+    p = ldb_varint_put(p, klen);
+    p = ldb_varint_put(p, vlen);
     if (klen) memcpy(p, key, klen);
     if (vlen) memcpy(p + klen, val, vlen);
     return (ldb_entry *)e;
