@@ -5,13 +5,15 @@
  * The entry points stay thin: check arguments, take db->lock, call the
  * table and the writer, set the error message.
  *
- * Write path (set/remove), all under db->lock: reserve room in the log (this
- * is where a sticky disk error, back-pressure or a lack of memory for the
- * record stops the write, before anything changed), change the table, then
- * append the command, which cannot fail. So the log order is the table
- * order even with many threads, and a write that could not be logged is
- * never visible. Under FSYNC_ALWAYS the caller then waits for its fsync
- * outside db->lock, so other threads' writes join the same fsync.
+ * Write path (set/remove), all under db->lock: hash the key and start
+ * loading its slot (ldb_table_prepare); reserve room in the log (this is
+ * where a sticky disk error, back-pressure or a lack of memory for the
+ * record stops the write, before anything changed) and encode the command
+ * there, while the slot loads; change the table; then queue the record,
+ * which cannot fail. So the log order is the table order even with many
+ * threads, and a write that could not be logged is never visible. Under
+ * FSYNC_ALWAYS the caller then waits for its fsync outside db->lock, so
+ * other threads' writes join the same fsync.
  *
  * LOCKS: db->lock guards table, taken and errmsg, and also the writer's
  * batch being appended to (writer.c), so a set takes one lock. */
@@ -252,22 +254,27 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a command (db->lock held, maybe released while
- * waiting for space): *need gets the record size for log_command. This and
- * log_command are inlined into each write, where argv is a constant shape
- * with a literal name, so sizing and encoding the record fold to a few
- * stores and two copies. */
-LDB_HOT_INLINE int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+/* Make room in the log for a command and encode it there, not yet queued
+ * (db->lock held, maybe released while waiting for space): *need gets the
+ * record size for log_commit. A write calls this after ldb_table_prepare
+ * and before it changes the table, so the encoding runs while the table's
+ * cache lines load. Inlined into each write, where argv is a constant
+ * shape with a literal name, so sizing and encoding the record fold to a
+ * few stores and two copies. */
+LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
-    return ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
+    int rc = ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
+    if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
+    return rc;
 }
 
-/* Log a command after log_reserve (db->lock held throughout). Returns the
- * record's end offset, 0 without persistence. */
-LDB_HOT_INLINE uint64_t log_command(layerdb *db, size_t need, size_t argc, const ldb_slice *argv) {
-    return db->writer ? ldb_writer_append(db->writer, need, argc, argv) : 0;
+/* Queue the record log_encode wrote, once the change succeeded (db->lock
+ * held throughout). Returns the record's end offset, 0 without
+ * persistence. */
+static inline uint64_t log_commit(layerdb *db, size_t need) {
+    return db->writer ? ldb_writer_commit(db->writer, need) : 0;
 }
 
 /* Under FSYNC_ALWAYS, wait (without db->lock) for the record's fsync. */
@@ -300,13 +307,14 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
     size_t need;
     ldb_entry *replaced;
     pthread_mutex_lock(&db->lock);
+    uint64_t h = ldb_table_prepare(&db->table, key, klen);
     drop_taken(db);
-    rc = log_reserve(db, 3, argv, &need);
-    if (rc == LAYERDB_OK && (rc = ldb_ks_set(&db->table, key, klen, val, vlen, &replaced)) != 0)
+    rc = log_encode(db, 3, argv, &need);
+    if (rc == LAYERDB_OK && (rc = ldb_ks_set(&db->table, h, key, klen, val, vlen, &replaced)) != 0)
         seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
     if (rc == LAYERDB_OK) {
         ldb_entry_free(&db->alloc, replaced);
-        end = log_command(db, need, 3, argv);
+        end = log_commit(db, need);
     }
     pthread_mutex_unlock(&db->lock);
     return rc ? rc : wait_durable(db, end);
@@ -322,13 +330,13 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
     size_t need;
     pthread_mutex_lock(&db->lock);
     drop_taken(db);
-    if ((rc = log_reserve(db, 2, argv, &need)) != LAYERDB_OK) {
+    ldb_entry *e = NULL;
+    if ((rc = log_encode(db, 2, argv, &need)) != LAYERDB_OK) {
         /* a disk error or no memory: the message is set */
-    } else if (!ldb_table_find(&db->table, key, klen)) {
+    } else if (!(e = ldb_table_remove(&db->table, key, klen))) {
         rc = LAYERDB_NOTFOUND;
     } else {
-        end = log_command(db, need, 2, argv);
-        ldb_entry *e = ldb_table_remove(&db->table, key, klen);
+        end = log_commit(db, need);
         if (keep) {
             ldb_entry_view v;
             ldb_entry_decode(e, &v);

@@ -6,11 +6,11 @@
 
 #include "keyspace.h"
 
-int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val, size_t vlen,
-               ldb_entry **replaced) {
+int ldb_ks_set(ldb_table *t, uint64_t h, const void *key, size_t klen, const void *val,
+               size_t vlen, ldb_entry **replaced) {
     ldb_entry *e = ldb_entry_create_string(t->alloc, key, klen, val, vlen);
     if (!e) return LAYERDB_NOMEM;
-    if (ldb_table_put(t, e, replaced) != 0) {
+    if (ldb_table_put_hashed(t, e, h, replaced) != 0) {
         ldb_entry_free(t->alloc, e);
         return LAYERDB_NOMEM;
     }
@@ -28,7 +28,8 @@ int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv, cha
     if (is_command(&argv[0], "SET") && argc == 3) {
         if (dry_run) return LAYERDB_OK;
         ldb_entry *old;
-        int rc = ldb_ks_set(t, argv[1].p, argv[1].len, argv[2].p, argv[2].len, &old);
+        uint64_t h = ldb_table_prepare(t, argv[1].p, argv[1].len);
+        int rc = ldb_ks_set(t, h, argv[1].p, argv[1].len, argv[2].p, argv[2].len, &old);
         if (rc == LAYERDB_OK) ldb_entry_free(t->alloc, old);
         return rc;
     }

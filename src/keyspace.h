@@ -11,11 +11,12 @@
 #include "log_format.h"
 #include "table.h"
 
-/* Put key = val into t. On LAYERDB_OK the replaced entry (or NULL) is in
- * *replaced, still allocated, for the caller to free. Returns
- * LAYERDB_NOMEM with t unchanged. */
-LDB_INTERNAL int ldb_ks_set(ldb_table *t, const void *key, size_t klen, const void *val,
-                            size_t vlen, ldb_entry **replaced);
+/* Put key = val into t, where h is ldb_table_prepare(t, key, klen). On
+ * LAYERDB_OK the replaced entry (or NULL) is in *replaced, still
+ * allocated, for the caller to free. Returns LAYERDB_NOMEM with t
+ * unchanged. */
+LDB_INTERNAL int ldb_ks_set(ldb_table *t, uint64_t h, const void *key, size_t klen,
+                            const void *val, size_t vlen, ldb_entry **replaced);
 
 /* ldb_replay_fn for recovery: ud is the ldb_table. Knows SET and DEL. */
 LDB_INTERNAL int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv,

@@ -68,6 +68,17 @@ LDB_INTERNAL ldb_entry *ldb_table_find(const ldb_table *t, const void *key, size
  * table could not grow (nothing changed). */
 LDB_INTERNAL int ldb_table_put(ldb_table *t, ldb_entry *e, ldb_entry **replaced);
 
+/* Hash key for ldb_table_put_hashed and start loading the cache lines that
+ * its put will probe. A write calls this first and does its other work
+ * (making the entry, encoding its log record) while they arrive: in a
+ * table larger than the caches, a probe is a miss to memory, and this
+ * hides most of it. */
+LDB_INTERNAL uint64_t ldb_table_prepare(const ldb_table *t, const void *key, size_t klen);
+/* ldb_table_put for an entry whose key ldb_table_prepare hashed to h, with
+ * no change to t in between but puts and removes. */
+LDB_INTERNAL int ldb_table_put_hashed(ldb_table *t, ldb_entry *e, uint64_t h,
+                                      ldb_entry **replaced);
+
 /* Unlink the entry for key and return it (the caller frees it), or NULL. */
 LDB_INTERNAL ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t klen);
 

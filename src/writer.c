@@ -1,9 +1,10 @@
 /* writer.c -- the background log writer: buffers, group commit, fsync policy.
  *
  * DESIGN
- *  Callers encode records into w->active under their own lock (db->lock,
+ *  Callers encode records into w->f.active under their own lock (db->lock,
  *  which they hold anyway to change the table), so a set takes no lock of
- *  the writer's: appending is an encode, a store and two loads. The thread
+ *  the writer's: appending is inline (writer.h), a check, an encode, a few
+ *  stores and two loads. The thread
  *  writes one batch ('flushing') at a time with one pwrite and fsyncs when
  *  the policy says so. So a set never waits on the disk, except under
  *  FSYNC_ALWAYS, where the caller waits on done_cv until synced_end passes
@@ -12,9 +13,13 @@
  *  Callers append records with only their length filled in; the thread
  *  computes every record's checksums (ldb_logfmt_seal_all) just before the
  *  pwrite, so a set does no hashing.
- *  Appending is two steps: ldb_writer_reserve, before the caller changes
- *  anything, may wait for space and may fail; ldb_writer_append, after the
- *  change succeeded, cannot fail.
+ *  Appending is three steps: ldb_writer_reserve, before the caller changes
+ *  anything, may wait for space and may fail; ldb_writer_encode writes the
+ *  record where the thread does not see it yet; ldb_writer_commit, after
+ *  the change succeeded, queues it and cannot fail. Their fast paths are
+ *  inline and touch only w->f; the rest (an empty batch, which may need a
+ *  SYNCED record first, waiting, errors, waking the thread) is out of line
+ *  here.
  *
  *  Handing batches over. In a stream of sets a caller holds caller_lock
  *  most of the time, so the thread does not take it: it sets 'asking' and
@@ -34,7 +39,8 @@
  *  from a torn tail after it (truncated). The stop path appends a final one.
  *
  * LOCKS
- *  (C) w->caller_lock (the caller's) guards: active, queued_end, marked_end;
+ *  (C) w->caller_lock (the caller's) guards: f.active, f.fast_limit,
+ *      f.queued_end, marked_end;
  *      and flushing while 'asking' is set.
  *  (W) w->lock guards: written_end, largest_batch, synced_end,
  *      sync_wanted, stop, wake_asked, error, error_msg.
@@ -81,13 +87,14 @@
 #include "os.h"
 #include "writer.h"
 
-#define WAKE_BYTES (256 * 1024) /* hand a batch over to the thread past this */
+#define WAKE_BYTES LDB_WRITER_WAKE_BYTES /* hand a batch over past this (writer.h) */
 #define LINGER_MS 2             /* gather small appends this long */
 #define EVERYSEC_MS 1000
 #define SHRINK_BYTES (8 * 1024 * 1024) /* free a batch buffer grown past this
                                           (a huge value) instead of keeping it */
 
 struct ldb_writer {
+    ldb_writer_front f;        /* (C) but its atomics; first, see writer.h */
     ldb_alloc *alloc;          /* (3) */
     int fd;                    /* (3) */
     int policy;                /* (3) enum layerdb_fsync */
@@ -98,13 +105,8 @@ struct ldb_writer {
     pthread_mutex_t *caller_lock; /* (3) the caller's lock */
     pthread_mutex_t lock;
     pthread_cond_t work_cv, done_cv, space_cv;
-    ldb_buf active;            /* (C) records not yet taken by the thread */
-    uint64_t queued_end;       /* (C) file offset after the last appended byte */
     uint64_t marked_end;       /* (C) synced_end last put in a SYNCED record */
-    _Atomic size_t pending;    /* (C) active.len, for the thread to peek at */
     ldb_buf flushing;          /* (T) records being written; (C) while asking */
-    atomic_int asking;         /* the thread waits for a caller to hand over
-                                  active; cleared under caller_lock */
     atomic_int handed;         /* a caller swapped active into flushing */
     uint64_t last_sync_ms;     /* (T) */
     uint64_t written_end;      /* (W) file offset after the last written byte */
@@ -113,10 +115,8 @@ struct ldb_writer {
     uint64_t sync_wanted;      /* (W) a caller waits for synced_end >= this */
     int stop;                  /* (W) close asked the thread to finish */
     int wake_asked;            /* (W) a caller waits for space */
-    atomic_int sleeping;       /* (W) the thread waits with no work */
     _Atomic uint64_t swaps;    /* (C) batches taken; space waiters read it
                                   under w->lock */
-    atomic_int failed;         /* (W) error != 0, for the callers' fast path */
     int error;                 /* (W) sticky LAYERDB_IOERR/FULL, or 0 */
     char error_msg[1200];      /* (W) */
 };
@@ -133,7 +133,7 @@ static void fail_locked(ldb_writer *w, int err, const char *what, uint64_t off) 
     w->error = err == ENOSPC ? LAYERDB_FULL : LAYERDB_IOERR;
     snprintf(w->error_msg, sizeof w->error_msg, "%s '%s' at offset %llu: %s", what, w->path,
              (unsigned long long)off, strerror(err));
-    atomic_store(&w->failed, 1);
+    atomic_store(&w->f.failed, 1);
     pthread_cond_broadcast(&w->done_cv);
     pthread_cond_broadcast(&w->space_cv);
 }
@@ -180,8 +180,8 @@ static int lock_callers(ldb_writer *w, atomic_int *flag, int give_up_at) {
 static size_t peek_pending(ldb_writer *w) {
     size_t n = 1;
     pthread_mutex_unlock(&w->lock);
-    if (lock_callers(w, &w->sleeping, 0)) {
-        n = w->active.len;
+    if (lock_callers(w, &w->f.sleeping, 0)) {
+        n = w->f.active.len;
         pthread_mutex_unlock(w->caller_lock);
     }
     pthread_mutex_lock(&w->lock);
@@ -212,7 +212,7 @@ static int urgent(const ldb_writer *w) {
 static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
     /* An empty active answers any wait for space (only a swap empties it). */
     w->wake_asked = 0;
-    if (!atomic_load(&w->sleeping) || w->stop || sync_due(w, now_ms)) return;
+    if (!atomic_load(&w->f.sleeping) || w->stop || sync_due(w, now_ms)) return;
     if (w->policy == LAYERDB_FSYNC_EVERYSEC && w->written_end > w->synced_end) {
         uint64_t due = w->last_sync_ms + EVERYSEC_MS;
         timed_wait_ms(w, &w->work_cv, due > now_ms ? due - now_ms : 1);
@@ -225,10 +225,10 @@ static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
  * thread; flushing is empty). */
 static void swap_buffers(ldb_writer *w) {
     ldb_buf tmp = w->flushing;
-    w->flushing = w->active;
-    w->active = tmp;
-    w->active.len = 0;
-    atomic_store_explicit(&w->pending, 0, memory_order_relaxed);
+    w->flushing = w->f.active;
+    w->f.active = tmp;
+    w->f.active.len = 0;
+    atomic_store_explicit(&w->f.pending, 0, memory_order_relaxed);
     atomic_fetch_add(&w->swaps, 1);
 }
 
@@ -251,7 +251,7 @@ static void take_batch(ldb_writer *w) {
         if (lock_callers(w, &w->handed, 1)) {
             /* Under caller_lock no caller can hand over; one may have just done so. */
             if (!atomic_load_explicit(&w->handed, memory_order_acquire)) swap_buffers(w);
-            atomic_store(&w->asking, 0);
+            atomic_store(&w->f.asking, 0);
             pthread_mutex_unlock(w->caller_lock);
         }
         pthread_mutex_lock(&w->lock);
@@ -337,22 +337,22 @@ static void *writer_main(void *arg) {
             continue;
         }
         uint64_t now = ldb_os_now_ms();
-        size_t pending = atomic_load(&w->pending);
+        size_t pending = atomic_load(&w->f.pending);
         if (pending == 0 && !sync_due(w, now)) {
-            atomic_store(&w->sleeping, 1); /* before the exact peek: see LOCKS */
+            atomic_store(&w->f.sleeping, 1); /* before the exact peek: see LOCKS */
             pending = peek_pending(w);
             if (pending == 0) {
                 if (w->stop) break;
                 wait_for_work(w, now);
-                atomic_store(&w->sleeping, 0);
+                atomic_store(&w->f.sleeping, 0);
                 continue;
             }
-            atomic_store(&w->sleeping, 0);
+            atomic_store(&w->f.sleeping, 0);
         }
         /* Ask for the next batch. Only here, where flushing is empty and
          * nothing is handed over: set later, 'asking' could outlive a hand
          * over and let a second one swap out the batch being written. */
-        atomic_store_explicit(&w->asking, 1, memory_order_release);
+        atomic_store_explicit(&w->f.asking, 1, memory_order_release);
         if (pending > 0 && !urgent(w)) gather(w);
         run_batch(w, now);
     }
@@ -377,13 +377,13 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     w->salt = cfg->salt;
     w->caller_lock = cfg->lock;
     snprintf(w->path, sizeof w->path, "%s", cfg->path);
-    w->queued_end = w->written_end = cfg->file_end;
+    w->f.queued_end = w->written_end = cfg->file_end;
     atomic_init(&w->synced_end, cfg->file_end);
-    atomic_init(&w->sleeping, 0);
-    atomic_init(&w->failed, 0);
+    atomic_init(&w->f.sleeping, 0);
+    atomic_init(&w->f.failed, 0);
     atomic_init(&w->swaps, 0);
-    atomic_init(&w->pending, 0);
-    atomic_init(&w->asking, 0);
+    atomic_init(&w->f.pending, 0);
+    atomic_init(&w->f.asking, 0);
     atomic_init(&w->handed, 0);
     w->marked_end = cfg->marked_end;
     w->last_sync_ms = ldb_os_now_ms();
@@ -414,7 +414,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
 /* Wake the thread, sleeping or gathering (caller_lock held). */
 static void wake_thread(ldb_writer *w) {
     pthread_mutex_lock(&w->lock);
-    atomic_store(&w->sleeping, 0);
+    atomic_store(&w->f.sleeping, 0);
     pthread_cond_signal(&w->work_cv);
     pthread_mutex_unlock(&w->lock);
 }
@@ -422,7 +422,7 @@ static void wake_thread(ldb_writer *w) {
 /* The thread asked for active: give it over (caller_lock held). */
 static void hand_over(ldb_writer *w) {
     swap_buffers(w);
-    atomic_store(&w->asking, 0);
+    atomic_store(&w->f.asking, 0);
     atomic_store_explicit(&w->handed, 1, memory_order_release);
     wake_thread(w);
 }
@@ -434,7 +434,7 @@ static void wait_for_swap(ldb_writer *w) {
     pthread_mutex_unlock(w->caller_lock);
     pthread_mutex_lock(&w->lock);
     w->wake_asked = 1;
-    atomic_store(&w->sleeping, 0);
+    atomic_store(&w->f.sleeping, 0);
     pthread_cond_signal(&w->work_cv);
     while (atomic_load(&w->swaps) == seen && !w->error) pthread_cond_wait(&w->space_cv, &w->lock);
     pthread_mutex_unlock(&w->lock);
@@ -444,60 +444,42 @@ static void wait_for_swap(ldb_writer *w) {
 /* Put a SYNCED record first in a fresh batch when synced_end moved on. */
 static void maybe_mark_synced(ldb_writer *w) {
     uint64_t synced = atomic_load_explicit(&w->synced_end, memory_order_relaxed);
-    if (w->active.len != 0 || synced <= w->marked_end) return;
-    ldb_logfmt_encode_synced(w->active.p, w->salt, synced);
-    w->active.len = LDB_SYNCED_RECORD_SIZE;
-    w->queued_end += LDB_SYNCED_RECORD_SIZE;
+    if (w->f.active.len != 0 || synced <= w->marked_end) return;
+    ldb_logfmt_encode_synced(w->f.active.p, w->salt, synced);
+    w->f.active.len = LDB_SYNCED_RECORD_SIZE;
+    w->f.queued_end += LDB_SYNCED_RECORD_SIZE;
     w->marked_end = synced;
 }
 
-/* ldb_writer_reserve when the fast path does not do: an error, the bound
- * reached, or active too small. */
-LDB_COLD static int reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
-    for (;;) {
-        if (atomic_load(&w->failed)) return ldb_writer_error(w, msg, cap);
-        /* A record larger than the bound still goes in once active is empty. */
-        if (w->active.len == 0 || w->active.len + need <= w->max_pending) break;
-        if (atomic_load_explicit(&w->asking, memory_order_acquire)) hand_over(w);
-        else wait_for_swap(w);
-    }
-    if (ldb_buf_reserve(w->alloc, &w->active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
-        copy_msg(msg, cap, "out of memory queueing a log record");
-        return LAYERDB_NOMEM;
-    }
-    return LAYERDB_OK;
-}
-
-int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t cap) {
-    /* The path of nearly every write: no error, under the bound, and room
-     * in active for the record and a SYNCED record. (Written so that no
-     * sum can wrap.) */
-    size_t len = w->active.len, room = w->active.cap - len;
-    if (!atomic_load_explicit(&w->failed, memory_order_relaxed) && need <= w->max_pending &&
-        len <= w->max_pending - need && room >= LDB_SYNCED_RECORD_SIZE &&
-        need <= room - LDB_SYNCED_RECORD_SIZE)
-        return LAYERDB_OK;
+/* ldb_writer_reserve when its inline fast path does not do: an empty
+ * batch (a SYNCED record may be due), an error, the bound reached, or
+ * active too small. */
+LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
     if (need > LDB_FRAME_SIZE + (size_t)LDB_MAX_BODY) { /* record_size said SIZE_MAX */
         copy_msg(msg, cap, "a command of more than 2 GiB cannot be logged");
         return LAYERDB_TOOBIG;
     }
-    return reserve_slow(w, need, msg, cap);
-}
-
-unsigned char *ldb_writer_claim(ldb_writer *w) {
+    for (;;) {
+        if (atomic_load(&w->f.failed)) return ldb_writer_error(w, msg, cap);
+        /* A record larger than the bound still goes in once active is empty. */
+        if (w->f.active.len == 0 || w->f.active.len + need <= w->max_pending) break;
+        if (atomic_load_explicit(&w->f.asking, memory_order_acquire)) hand_over(w);
+        else wait_for_swap(w);
+    }
+    if (ldb_buf_reserve(w->alloc, &w->f.active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
+        copy_msg(msg, cap, "out of memory queueing a log record");
+        return LAYERDB_NOMEM;
+    }
     maybe_mark_synced(w);
-    return w->active.p + w->active.len;
+    w->f.fast_limit = w->f.active.cap < w->max_pending ? w->f.active.cap : w->max_pending;
+    return LAYERDB_OK;
 }
 
-uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
-    w->active.len += need;
-    w->queued_end += need;
-    atomic_store_explicit(&w->pending, w->active.len, memory_order_relaxed);
-    if (atomic_load_explicit(&w->sleeping, memory_order_relaxed))
-        wake_thread(w);
-    else if (w->active.len >= WAKE_BYTES && atomic_load_explicit(&w->asking, memory_order_acquire))
-        hand_over(w);
-    return w->queued_end;
+/* ldb_writer_commit found the thread sleeping, or asking for a batch that
+ * has reached WAKE_BYTES. */
+LDB_COLD void ldb_writer_notify(ldb_writer *w) {
+    if (atomic_load_explicit(&w->f.sleeping, memory_order_relaxed)) wake_thread(w);
+    else hand_over(w);
 }
 
 int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
@@ -513,7 +495,7 @@ int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
 
 int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
     pthread_mutex_lock(w->caller_lock);
-    uint64_t end = w->queued_end;
+    uint64_t end = w->f.queued_end;
     pthread_mutex_unlock(w->caller_lock);
     /* A flush after an error must still fail, even with nothing new queued:
      * earlier acknowledged writes may not be on disk. */
@@ -524,7 +506,7 @@ int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
 void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end,
                       uint64_t *largest_batch) {
     pthread_mutex_lock(w->caller_lock);
-    *queued_end = w->queued_end;
+    *queued_end = w->f.queued_end;
     pthread_mutex_unlock(w->caller_lock);
     *synced_end = atomic_load(&w->synced_end);
     pthread_mutex_lock(&w->lock);
@@ -540,7 +522,7 @@ int ldb_writer_stop(ldb_writer *w, char *msg, size_t cap) {
     pthread_join(w->thread, NULL);
     int rc = w->error;
     if (rc) copy_msg(msg, cap, w->error_msg);
-    ldb_buf_free(w->alloc, &w->active);
+    ldb_buf_free(w->alloc, &w->f.active);
     ldb_buf_free(w->alloc, &w->flushing);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work_cv);

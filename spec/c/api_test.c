@@ -408,6 +408,7 @@ static int workload_with_failure(const char *path, long n, int *saw_nomem) {
     layerdb *db = NULL;
     int rc = layerdb_open(&db, path, &o);
     if (rc == LAYERDB_NOMEM) *saw_nomem = 1;
+    int acked[50] = {0};
     for (int i = 0; rc == LAYERDB_OK && i < 50; i++) {
         int r = layerdb_set(db, &i, sizeof i, "some value", 10);
         if (r == LAYERDB_NOMEM) {
@@ -416,10 +417,23 @@ static int workload_with_failure(const char *path, long n, int *saw_nomem) {
             if (layerdb_get(db, &i, sizeof i, NULL, NULL) != LAYERDB_NOTFOUND) return -1;
         } else if (r != LAYERDB_OK) {
             return -1;
+        } else {
+            acked[i] = 1;
         }
     }
-    if (db) layerdb_close(db);
-    return atomic_load(&c.live) == 0 ? 0 : -2;
+    if (db && layerdb_close(db) != LAYERDB_OK) return -1;
+    if (atomic_load(&c.live) != 0) return -2;
+    if (rc != LAYERDB_OK) return 0;
+    /* The log holds exactly the sets that succeeded: a set encodes its
+     * record before changing the table, and one that fails must not
+     * queue it. */
+    db = open_or_die(path, NULL);
+    if (!db) return -1;
+    for (int i = 0; i < 50; i++)
+        if (layerdb_get(db, &i, sizeof i, NULL, NULL) != (acked[i] ? LAYERDB_OK : LAYERDB_NOTFOUND))
+            rc = -1;
+    layerdb_close(db);
+    return rc;
 }
 
 TEST("allocation failure at every point returns NOMEM and leaks nothing") {

@@ -92,7 +92,8 @@ TEST("the writer refuses a record too large to log and stays usable") {
     ldb_slice argv[2] = {{(const unsigned char *)"DEL", 3}, {(const unsigned char *)"k", 1}};
     size_t need = ldb_logfmt_command_record_size(2, argv);
     CHECK_RC(ldb_writer_reserve(w, need, msg, sizeof msg), LAYERDB_OK);
-    CHECK(ldb_writer_append(w, need, 2, argv) == need);
+    ldb_writer_encode(w, need, 2, argv);
+    CHECK(ldb_writer_commit(w, need) == need);
     pthread_mutex_unlock(&lock);
     CHECK_RC(ldb_writer_flush(w, msg, sizeof msg), LAYERDB_OK);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
