@@ -254,19 +254,23 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a command and encode it there, not yet queued
- * (db->lock held, maybe released while waiting for space): *need gets the
- * record size for log_commit. A write calls this after ldb_table_prepare
- * and before it changes the table, so the encoding runs while the table's
- * cache lines load. Inlined into each write, where argv is a constant
- * shape with a literal name, so sizing and encoding the record fold to a
- * few stores and two copies. */
-LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+/* Make room in the log for a command (db->lock held, maybe released
+ * while waiting for space): *need gets the record size for the encode and
+ * log_commit. Inlined into each write, where argv is a constant shape with
+ * a literal name, so sizing the record folds to a few adds. */
+LDB_HOT_INLINE int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
-    int rc = ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
-    if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
+    return ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
+}
+
+/* log_reserve, then encode the command there, not yet queued. A write
+ * calls this after ldb_table_prepare and before it changes the table, so
+ * the encoding runs while the table's cache lines load. */
+LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+    int rc = log_reserve(db, argc, argv, need);
+    if (rc == LAYERDB_OK && db->writer) ldb_writer_encode(db->writer, *need, argc, argv);
     return rc;
 }
 
@@ -304,17 +308,27 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
                       LAYERDB_MAX_VALUE);
     ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {key, klen}, {val, vlen}};
     uint64_t end = 0;
-    size_t need;
+    size_t need = 0;
     ldb_entry *replaced;
     pthread_mutex_lock(&db->lock);
     uint64_t h = ldb_table_prepare(&db->table, key, klen);
     drop_taken(db);
-    rc = log_encode(db, 3, argv, &need);
-    if (rc == LAYERDB_OK && (rc = ldb_ks_set(&db->table, h, key, klen, val, vlen, &replaced)) != 0)
-        seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
+    /* The record is encoded from the new entry, which holds key and value
+     * as the log encodes them (table.h): one copy. */
+    ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen);
+    if (!e) {
+        rc = seterr(db, LAYERDB_NOMEM, "out of memory storing a %zu-byte value", vlen);
+    } else if ((rc = log_reserve(db, 3, argv, &need)) == LAYERDB_OK) {
+        if (db->writer)
+            ldb_writer_encode_args(db->writer, need, 3, &argv[0], ldb_entry_string_args(e));
+        if ((rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
+            seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
+    }
     if (rc == LAYERDB_OK) {
         ldb_entry_free(&db->alloc, replaced);
         end = log_commit(db, need);
+    } else {
+        ldb_entry_free(&db->alloc, e);
     }
     pthread_mutex_unlock(&db->lock);
     return rc ? rc : wait_durable(db, end);

@@ -6,15 +6,8 @@
 
 #include "keyspace.h"
 
-int ldb_ks_set(ldb_table *t, uint64_t h, const void *key, size_t klen, const void *val,
-               size_t vlen, ldb_entry **replaced) {
-    ldb_entry *e = ldb_entry_create_string(t->alloc, key, klen, val, vlen);
-    if (!e) return LAYERDB_NOMEM;
-    if (ldb_table_put_hashed(t, e, h, replaced) != 0) {
-        ldb_entry_free(t->alloc, e);
-        return LAYERDB_NOMEM;
-    }
-    return LAYERDB_OK;
+int ldb_ks_set(ldb_table *t, uint64_t h, ldb_entry *e, ldb_entry **replaced) {
+    return ldb_table_put_hashed(t, e, h, replaced) == 0 ? LAYERDB_OK : LAYERDB_NOMEM;
 }
 
 static int is_command(const ldb_slice *name, const char *want) {
@@ -27,11 +20,16 @@ int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv, cha
     ldb_table *t = ud;
     if (is_command(&argv[0], "SET") && argc == 3) {
         if (dry_run) return LAYERDB_OK;
-        ldb_entry *old;
         uint64_t h = ldb_table_prepare(t, argv[1].p, argv[1].len);
-        int rc = ldb_ks_set(t, h, argv[1].p, argv[1].len, argv[2].p, argv[2].len, &old);
-        if (rc == LAYERDB_OK) ldb_entry_free(t->alloc, old);
-        return rc;
+        ldb_entry *old, *e = ldb_entry_create_string(t->alloc, argv[1].p, argv[1].len,
+                                                     argv[2].p, argv[2].len);
+        if (!e) return LAYERDB_NOMEM;
+        if (ldb_ks_set(t, h, e, &old) != LAYERDB_OK) {
+            ldb_entry_free(t->alloc, e);
+            return LAYERDB_NOMEM;
+        }
+        ldb_entry_free(t->alloc, old);
+        return LAYERDB_OK;
     }
     if (is_command(&argv[0], "DEL") && argc >= 2) {
         for (size_t i = 1; !dry_run && i < argc; i++)

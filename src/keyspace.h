@@ -11,12 +11,11 @@
 #include "log_format.h"
 #include "table.h"
 
-/* Put key = val into t, where h is ldb_table_prepare(t, key, klen). On
- * LAYERDB_OK the replaced entry (or NULL) is in *replaced, still
- * allocated, for the caller to free. Returns LAYERDB_NOMEM with t
- * unchanged. */
-LDB_INTERNAL int ldb_ks_set(ldb_table *t, uint64_t h, const void *key, size_t klen,
-                            const void *val, size_t vlen, ldb_entry **replaced);
+/* Put the string entry e (ldb_entry_create_string) into t, where h is
+ * ldb_table_prepare of its key. On LAYERDB_OK t owns e, and the replaced
+ * entry (or NULL) is in *replaced, still allocated, for the caller to
+ * free. Returns LAYERDB_NOMEM with t unchanged (e is still the caller's). */
+LDB_INTERNAL int ldb_ks_set(ldb_table *t, uint64_t h, ldb_entry *e, ldb_entry **replaced);
 
 /* ldb_replay_fn for recovery: ud is the ldb_table. Knows SET and DEL. */
 LDB_INTERNAL int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv,

@@ -88,6 +88,26 @@ LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t
     (void)ldb_logfmt_put_args(p, argc, argv);
 }
 
+/* ldb_logfmt_put_command_unsealed for a command whose arguments after the
+ * name come already encoded, each a varint length and the bytes, in
+ * 'args': it must hold what ldb_logfmt_put_args would write for argv[1]
+ * to argv[argc - 1] (of which only the size counts here). One copy
+ * instead of a length and a copy per argument. */
+LDB_HOT_INLINE void ldb_logfmt_put_encoded_unsealed(unsigned char *frame, size_t size,
+                                                    size_t argc, const ldb_slice *name,
+                                                    const unsigned char *args) {
+    uint32_t body_len = (uint32_t)(size - LDB_FRAME_SIZE);
+    for (int i = 0; i < 4; i++) frame[i] = (unsigned char)(body_len >> (8 * i));
+    unsigned char *p = frame + LDB_FRAME_SIZE;
+    *p++ = LDB_REC_COMMANDS;
+    *p++ = 1; /* the varint of ncmds */
+    p = ldb_varint_put(p, argc);
+    p = ldb_varint_put(p, name->len);
+    memcpy(p, name->p, name->len);
+    p += name->len;
+    memcpy(p, args, (size_t)(frame + size - p));
+}
+
 /* The same for a record of ncmds commands (a batch, applied all-or-nothing
  * on replay): command c has argcs[c] arguments, taken in turn from argv. */
 LDB_INTERNAL size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs,

@@ -70,9 +70,9 @@ ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
     unsigned char *p = e;
     *p++ = LDB_TYPE_STRING;
     p = ldb_varint_put(p, klen);
-    p = ldb_varint_put(p, vlen);
     if (klen) memcpy(p, key, klen);
-    if (vlen) memcpy(p + klen, val, vlen);
+    p = ldb_varint_put(p + klen, vlen);
+    if (vlen) memcpy(p, val, vlen);
     return (ldb_entry *)e;
 }
 
@@ -80,9 +80,9 @@ void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v) {
     const unsigned char *p = (const unsigned char *)e;
     v->type = *p++ & 0x0f;
     p = varint_get(p, &v->klen);
-    p = varint_get(p, &v->vlen);
     v->key = p;
-    v->val = p + v->klen;
+    p = varint_get(p + v->klen, &v->vlen);
+    v->val = p;
     v->alloc_size = (size_t)(v->val + v->vlen - (const unsigned char *)e);
 }
 

@@ -2,15 +2,18 @@
  *
  * An entry is one allocation holding a key and its typed value:
  *
- *   +------+--------+--------+-----------+-------------+
- *   | type | klen   | vlen   | key bytes | value bytes |   (type STRING)
- *   | 1 B  | varint | varint |           |             |
- *   +------+--------+--------+-----------+-------------+
+ *   +------+--------+-----------+--------+-------------+
+ *   | type | klen   | key bytes | vlen   | value bytes |   (type STRING)
+ *   | 1 B  | varint |           | varint |             |
+ *   +------+--------+-----------+--------+-------------+
  *
- * Varints (LEB128) keep the header at 3 bytes for short keys and values,
- * which is most of layerdb's per-key memory budget. Later types (lists,
- * hashes, ...) store a pointer to their structure in place of the value
- * bytes, so the table itself never changes for them. */
+ * Varints (LEB128) keep the overhead at 3 bytes for short keys and values,
+ * which is most of layerdb's per-key memory budget. After the type byte,
+ * a string entry is encoded exactly as the log encodes the arguments of
+ * "SET key value" (doc/log-format.md), so a set logs its record with one
+ * copy of the entry (ldb_entry_string_args). Later types (lists, hashes,
+ * ...) store a pointer to their structure in place of the value bytes, so
+ * the table itself never changes for them. */
 #ifndef LDB_TABLE_H
 #define LDB_TABLE_H
 
@@ -36,6 +39,11 @@ typedef struct ldb_entry_view {
 LDB_INTERNAL ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
                                                 const void *val, size_t vlen);
 LDB_INTERNAL void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v);
+/* Where a string entry's key and value start, after its type byte: each a
+ * varint length and the bytes, as a log record encodes two arguments. */
+static inline const unsigned char *ldb_entry_string_args(const ldb_entry *e) {
+    return (const unsigned char *)e + 1;
+}
 LDB_INTERNAL void ldb_entry_free(ldb_alloc *a, ldb_entry *e);
 
 /* One array of slots: tags[i] is EMPTY, DELETED or a hash tag; ents[i] the

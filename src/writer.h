@@ -88,6 +88,14 @@ LDB_HOT_INLINE void ldb_writer_encode(ldb_writer *w, size_t need, size_t argc,
     ldb_logfmt_put_command_unsealed(f->active.p + f->active.len, need, argc, argv);
 }
 
+/* ldb_writer_encode from arguments already encoded after the name (see
+ * ldb_logfmt_put_encoded_unsealed): a set copies its new table entry. */
+LDB_HOT_INLINE void ldb_writer_encode_args(ldb_writer *w, size_t need, size_t argc,
+                                           const ldb_slice *name, const unsigned char *args) {
+    ldb_writer_front *f = (ldb_writer_front *)w;
+    ldb_logfmt_put_encoded_unsealed(f->active.p + f->active.len, need, argc, name, args);
+}
+
 LDB_HOT_INLINE uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
     ldb_writer_front *f = (ldb_writer_front *)w;
     f->active.len += need;

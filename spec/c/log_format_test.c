@@ -413,4 +413,37 @@ TEST("records appended unsealed and sealed in one pass match records sealed one 
     ldb_buf_free(&a, &later);
 }
 
+TEST("a record from pre-encoded arguments is byte for byte the record from argv") {
+    static unsigned char bytes[20001]; /* argv[2] starts at bytes + 1 */
+    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (unsigned char)(i * 7);
+    const size_t klens[] = {0, 1, 16, 127, 128, 300}, vlens[] = {0, 100, 127, 128, 20000};
+    for (size_t ki = 0; ki < sizeof klens / sizeof *klens; ki++) {
+        for (size_t vi = 0; vi < sizeof vlens / sizeof *vlens; vi++) {
+            ldb_slice argv[3] = {str("SET"), {bytes, klens[ki]}, {bytes + 1, vlens[vi]}};
+            size_t need = ldb_logfmt_command_record_size(3, argv);
+            ldb_buf args = {0}, want = {0}, got = {0};
+            reserve(&args, need);
+            reserve(&want, need);
+            reserve(&got, need);
+            unsigned char *p = args.p; /* argv[1] and argv[2], as a string entry holds them */
+            for (int a = 1; a <= 2; a++) {
+                p = ldb_varint_put(p, argv[a].len);
+                memcpy(p, argv[a].p, argv[a].len);
+                p += argv[a].len;
+            }
+            memset(want.p, 0xee, need);
+            memset(got.p, 0xdd, need);
+            ldb_logfmt_put_command_unsealed(want.p, need, 3, argv);
+            ldb_logfmt_put_encoded_unsealed(got.p, need, 3, &argv[0], args.p);
+            /* Bytes 4..15 (the checks) are left for sealing by both. */
+            CHECK(memcmp(want.p, got.p, 4) == 0);
+            CHECK(memcmp(want.p + LDB_FRAME_SIZE, got.p + LDB_FRAME_SIZE,
+                         need - LDB_FRAME_SIZE) == 0);
+            ldb_buf_free(&test_alloc, &args);
+            ldb_buf_free(&test_alloc, &want);
+            ldb_buf_free(&test_alloc, &got);
+        }
+    }
+}
+
 int main(void) { return test_main(); }

@@ -3,6 +3,7 @@
  * run checked against a plain model. */
 #include "test.h"
 
+#include "log_format.h"
 #include "table.h"
 
 static ldb_alloc alloc;
@@ -90,6 +91,37 @@ TEST("keeps binary keys with zero bytes apart, the empty key included") {
         CHECK(got == i);
     }
     ldb_table_free(&t);
+}
+
+TEST("a string entry holds key and value as a SET record encodes its arguments") {
+    /* The write path logs a set by copying the entry (db.c): this is the
+     * contract it relies on, for one- and two-byte length varints. */
+    static unsigned char bytes[300];
+    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (unsigned char)(255 - i);
+    const size_t lens[] = {0, 1, 127, 128, 300};
+    for (size_t ki = 0; ki < 5; ki++) {
+        for (size_t vi = 0; vi < 5; vi++) {
+            ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {bytes, lens[ki]},
+                                 {bytes + 3, lens[vi] - (lens[vi] == 300 ? 3 : 0)}};
+            size_t need = ldb_logfmt_command_record_size(3, argv);
+            unsigned char *rec = malloc(need);
+            REQUIRE(rec);
+            ldb_logfmt_put_command_unsealed(rec, need, 3, argv);
+            /* frame, type, ncmds, argc, then "SET" with its length */
+            size_t args_at = LDB_FRAME_SIZE + 3 + 1 + 3;
+            ldb_entry *e = ldb_entry_create_string(&alloc, argv[1].p, argv[1].len, argv[2].p,
+                                                   argv[2].len);
+            REQUIRE(e);
+            ldb_entry_view v;
+            ldb_entry_decode(e, &v);
+            CHECK(v.alloc_size == 1 + need - args_at);
+            CHECK(memcmp(ldb_entry_string_args(e), rec + args_at, need - args_at) == 0);
+            CHECK(v.klen == argv[1].len && memcmp(v.key, argv[1].p, v.klen) == 0);
+            CHECK(v.vlen == argv[2].len && memcmp(v.val, argv[2].p, v.vlen) == 0);
+            ldb_entry_free(&alloc, e);
+            free(rec);
+        }
+    }
 }
 
 TEST("grows incrementally: a put that starts a resize leaves old slots to move later") {
