@@ -36,7 +36,7 @@
 #define BENCH_SYNC_SECONDS 5.0
 #define BENCH_MAX_SECONDS 30.0
 #define BENCH_THREADS 4   /* writers sharing one handle under "always" */
-#define BENCH_REPS 15     /* runs of each fast layerdb set; median shown */
+#define BENCH_REPS 25     /* runs of each fast layerdb set; median shown */
 #define BENCH_MAX_ROWS 40
 /* Table sections, in print order; main() sets b->section before each
  * engine runs, so memory can be measured first yet printed after sets. */

@@ -254,23 +254,38 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a command (db->lock held, maybe released
- * while waiting for space): *need gets the record size for the encode and
- * log_commit. Inlined into each write, where argv is a constant shape with
- * a literal name, so sizing the record folds to a few adds. */
-LDB_HOT_INLINE int log_reserve(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
+/* Make room in the log for a record of 'need' bytes (db->lock held, maybe
+ * released while waiting for space). */
+LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
+    return db->writer ? ldb_writer_reserve(db->writer, need, db->errmsg, sizeof db->errmsg)
+                      : LAYERDB_OK;
+}
+
+/* Size a command's record, make room for it and encode it there, not yet
+ * queued: *need gets the size for log_commit. A write calls this after
+ * ldb_table_prepare and before it changes the table, so the encoding runs
+ * while the table's cache lines load. Inlined into each write, where argv
+ * is a constant shape with a literal name, so sizing and encoding fold to
+ * a few adds and stores and a copy per argument. */
+LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
-    return ldb_writer_reserve(db->writer, *need, db->errmsg, sizeof db->errmsg);
+    int rc = log_reserve(db, *need);
+    if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
+    return rc;
 }
 
-/* log_reserve, then encode the command there, not yet queued. A write
- * calls this after ldb_table_prepare and before it changes the table, so
- * the encoding runs while the table's cache lines load. */
-LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
-    int rc = log_reserve(db, argc, argv, need);
-    if (rc == LAYERDB_OK && db->writer) ldb_writer_encode(db->writer, *need, argc, argv);
+/* log_encode for "SET key value" from its new string entry e of esize
+ * bytes, which holds key and value as the log encodes them (table.h): the
+ * record is a constant prefix and one copy. */
+LDB_HOT_INLINE int log_encode_set(layerdb *db, const ldb_entry *e, size_t esize, size_t *need) {
+    const ldb_slice set = {(const unsigned char *)"SET", 3};
+    *need = 0;
+    if (!db->writer) return LAYERDB_OK;
+    *need = ldb_logfmt_encoded_record_size(3, &set, esize - 1);
+    int rc = log_reserve(db, *need);
+    if (rc == LAYERDB_OK) ldb_writer_encode_args(db->writer, *need, 3, &set, ldb_entry_string_args(e));
     return rc;
 }
 
@@ -306,24 +321,18 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
     if (vlen > LAYERDB_MAX_VALUE)
         return seterr(db, LAYERDB_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vlen,
                       LAYERDB_MAX_VALUE);
-    ldb_slice argv[3] = {{(const unsigned char *)"SET", 3}, {key, klen}, {val, vlen}};
     uint64_t end = 0;
-    size_t need = 0;
+    size_t need = 0, esize = 0;
     ldb_entry *replaced;
     pthread_mutex_lock(&db->lock);
     uint64_t h = ldb_table_prepare(&db->table, key, klen);
     drop_taken(db);
-    /* The record is encoded from the new entry, which holds key and value
-     * as the log encodes them (table.h): one copy. */
-    ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen);
-    if (!e) {
+    ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen, &esize);
+    if (!e)
         rc = seterr(db, LAYERDB_NOMEM, "out of memory storing a %zu-byte value", vlen);
-    } else if ((rc = log_reserve(db, 3, argv, &need)) == LAYERDB_OK) {
-        if (db->writer)
-            ldb_writer_encode_args(db->writer, need, 3, &argv[0], ldb_entry_string_args(e));
-        if ((rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
-            seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
-    }
+    else if ((rc = log_encode_set(db, e, esize, &need)) == LAYERDB_OK &&
+             (rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
+        seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
     if (rc == LAYERDB_OK) {
         ldb_entry_free(&db->alloc, replaced);
         end = log_commit(db, need);

@@ -22,7 +22,7 @@ int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv, cha
         if (dry_run) return LAYERDB_OK;
         uint64_t h = ldb_table_prepare(t, argv[1].p, argv[1].len);
         ldb_entry *old, *e = ldb_entry_create_string(t->alloc, argv[1].p, argv[1].len,
-                                                     argv[2].p, argv[2].len);
+                                                     argv[2].p, argv[2].len, NULL);
         if (!e) return LAYERDB_NOMEM;
         if (ldb_ks_set(t, h, e, &old) != LAYERDB_OK) {
             ldb_entry_free(t->alloc, e);

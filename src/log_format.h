@@ -88,6 +88,16 @@ LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t
     (void)ldb_logfmt_put_args(p, argc, argv);
 }
 
+/* Bytes of the record ldb_logfmt_put_encoded_unsealed writes for a command
+ * of argc arguments whose name is followed by args_len bytes of encoded
+ * arguments; SIZE_MAX if the body would exceed LDB_MAX_BODY. */
+LDB_HOT_INLINE size_t ldb_logfmt_encoded_record_size(size_t argc, const ldb_slice *name,
+                                                     size_t args_len) {
+    uint64_t body = 2 + ldb_varint_len(argc) + ldb_varint_len(name->len) + name->len +
+                    (uint64_t)args_len;
+    return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
+}
+
 /* ldb_logfmt_put_command_unsealed for a command whose arguments after the
  * name come already encoded, each a varint length and the bytes, in
  * 'args': it must hold what ldb_logfmt_put_args would write for argv[1]

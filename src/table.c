@@ -63,10 +63,11 @@ static const unsigned char *varint_get(const unsigned char *p, size_t *v) {
 }
 
 ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
-                                   const void *val, size_t vlen) {
-    size_t size = 1 + ldb_varint_len(klen) + ldb_varint_len(vlen) + klen + vlen;
-    unsigned char *e = ldb_malloc(a, size);
+                                   const void *val, size_t vlen, size_t *size) {
+    size_t n = 1 + ldb_varint_len(klen) + ldb_varint_len(vlen) + klen + vlen;
+    unsigned char *e = ldb_malloc(a, n);
     if (!e) return NULL;
+    if (size) *size = n;
     unsigned char *p = e;
     *p++ = LDB_TYPE_STRING;
     p = ldb_varint_put(p, klen);

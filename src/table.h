@@ -36,8 +36,10 @@ typedef struct ldb_entry_view {
     size_t alloc_size; /* bytes of the entry's allocation */
 } ldb_entry_view;
 
+/* A new string entry, or NULL without memory; *size (if size is not NULL)
+ * gets its bytes. */
 LDB_INTERNAL ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
-                                                const void *val, size_t vlen);
+                                                const void *val, size_t vlen, size_t *size);
 LDB_INTERNAL void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v);
 /* Where a string entry's key and value start, after its type byte: each a
  * varint length and the bytes, as a log record encodes two arguments. */

@@ -14,7 +14,7 @@ static void table_new(ldb_table *t) {
 }
 
 static int put_str(ldb_table *t, const void *k, size_t kl, const void *v, size_t vl) {
-    ldb_entry *e = ldb_entry_create_string(&alloc, k, kl, v, vl), *old;
+    ldb_entry *e = ldb_entry_create_string(&alloc, k, kl, v, vl, NULL), *old;
     if (!e || ldb_table_put(t, e, &old) != 0) return -1;
     ldb_entry_free(&alloc, old);
     return 0;
@@ -109,12 +109,14 @@ TEST("a string entry holds key and value as a SET record encodes its arguments")
             ldb_logfmt_put_command_unsealed(rec, need, 3, argv);
             /* frame, type, ncmds, argc, then "SET" with its length */
             size_t args_at = LDB_FRAME_SIZE + 3 + 1 + 3;
+            size_t size = 0;
             ldb_entry *e = ldb_entry_create_string(&alloc, argv[1].p, argv[1].len, argv[2].p,
-                                                   argv[2].len);
+                                                   argv[2].len, &size);
             REQUIRE(e);
             ldb_entry_view v;
             ldb_entry_decode(e, &v);
-            CHECK(v.alloc_size == 1 + need - args_at);
+            CHECK(v.alloc_size == 1 + need - args_at && size == v.alloc_size);
+            CHECK(ldb_logfmt_encoded_record_size(3, &argv[0], size - 1) == need);
             CHECK(memcmp(ldb_entry_string_args(e), rec + args_at, need - args_at) == 0);
             CHECK(v.klen == argv[1].len && memcmp(v.key, argv[1].p, v.klen) == 0);
             CHECK(v.vlen == argv[2].len && memcmp(v.val, argv[2].p, v.vlen) == 0);
