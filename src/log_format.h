@@ -73,6 +73,18 @@ LDB_HOT_INLINE size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slic
     return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
 }
 
+/* The start of an unsealed one-command COMMANDS record of 'size' bytes at
+ * 'frame': the body length (the checks stay for ldb_logfmt_seal_all), the
+ * type and the command count. Returns where the command's argc goes. */
+LDB_HOT_INLINE unsigned char *ldb_logfmt_put_head_unsealed(unsigned char *frame, size_t size) {
+    uint32_t body_len = (uint32_t)(size - LDB_FRAME_SIZE);
+    for (int i = 0; i < 4; i++) frame[i] = (unsigned char)(body_len >> (8 * i));
+    unsigned char *p = frame + LDB_FRAME_SIZE;
+    *p++ = LDB_REC_COMMANDS;
+    *p++ = 1; /* the varint of ncmds */
+    return p;
+}
+
 /* Write a COMMANDS record with one command at 'frame', which has room for
  * its 'size' bytes (ldb_logfmt_command_record_size), with only the body
  * length in the frame: the writer thread seals a whole batch with
@@ -80,12 +92,7 @@ LDB_HOT_INLINE size_t ldb_logfmt_command_record_size(size_t argc, const ldb_slic
  * hashing. Inline, as the encoding of every write. */
 LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t size, size_t argc,
                                                     const ldb_slice *argv) {
-    uint32_t body_len = (uint32_t)(size - LDB_FRAME_SIZE);
-    for (int i = 0; i < 4; i++) frame[i] = (unsigned char)(body_len >> (8 * i));
-    unsigned char *p = frame + LDB_FRAME_SIZE;
-    *p++ = LDB_REC_COMMANDS;
-    *p++ = 1; /* the varint of ncmds */
-    (void)ldb_logfmt_put_args(p, argc, argv);
+    (void)ldb_logfmt_put_args(ldb_logfmt_put_head_unsealed(frame, size), argc, argv);
 }
 
 /* Bytes of the record ldb_logfmt_put_encoded_unsealed writes for a command
@@ -106,12 +113,7 @@ LDB_HOT_INLINE size_t ldb_logfmt_encoded_record_size(size_t argc, const ldb_slic
 LDB_HOT_INLINE void ldb_logfmt_put_encoded_unsealed(unsigned char *frame, size_t size,
                                                     size_t argc, const ldb_slice *name,
                                                     const unsigned char *args) {
-    uint32_t body_len = (uint32_t)(size - LDB_FRAME_SIZE);
-    for (int i = 0; i < 4; i++) frame[i] = (unsigned char)(body_len >> (8 * i));
-    unsigned char *p = frame + LDB_FRAME_SIZE;
-    *p++ = LDB_REC_COMMANDS;
-    *p++ = 1; /* the varint of ncmds */
-    p = ldb_varint_put(p, argc);
+    unsigned char *p = ldb_varint_put(ldb_logfmt_put_head_unsealed(frame, size), argc);
     p = ldb_varint_put(p, name->len);
     memcpy(p, name->p, name->len);
     p += name->len;
