@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 SUITES=${CHECK_SUITES:-"plain install lua valgrind asan tsan"}
 # Under valgrind: the suites that run in seconds natively (the 1.5M-key table
 # test and the kill loops take minutes there; ASan covers them).
-VALGRIND_TESTS="api_test recovery_test faults_test log_format_test fuzz_log_test"
+VALGRIND_TESTS="api_test recovery_test faults_test log_format_test fuzz_log_test writer_test"
 passed=0; failed=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -59,7 +59,8 @@ for suite in $SUITES; do
     valgrind)
         build tests && for t in $VALGRIND_TESTS; do
             [ -x "build/test/$t" ] && run_tap "valgrind $t" valgrind -q --error-exitcode=99 \
-                --leak-check=full --errors-for-leak-kinds=definite "build/test/$t"
+                --leak-check=full --errors-for-leak-kinds=definite \
+                --child-silent-after-fork=yes "build/test/$t"
         done ;;
     lua) # the Lua module's specs under Lua 5.4 and LuaJIT, and the rockspec
         if [ -f lua.mk ]; then

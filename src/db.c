@@ -139,6 +139,11 @@ static int settle_file(layerdb *db, ldb_recovery *rec) {
     return LAYERDB_OK;
 }
 
+/* The writer frees dropped entries once it is past them (drop_entry). */
+static void release_entry(ldb_alloc *a, void *e) {
+    ldb_entry_free(a, e);
+}
+
 static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recovery *rec) {
     ldb_writer_config cfg;
     cfg.fd = db->fd;
@@ -149,6 +154,7 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
     cfg.max_pending = o->max_pending_bytes;
     cfg.salt = rec->salt;
     cfg.lock = &db->lock;
+    cfg.release = release_entry;
     return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
 }
 
@@ -254,11 +260,13 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a record of 'need' bytes (db->lock held, maybe
- * released while waiting for space). */
+/* Make room in the log for a record of 'need' bytes, and for the two
+ * entries a write may drop (drop_entry) (db->lock held, maybe released
+ * while waiting for space). */
 LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
-    return db->writer ? ldb_writer_reserve(db->writer, need, db->errmsg, sizeof db->errmsg)
-                      : LAYERDB_OK;
+    if (!db->writer) return LAYERDB_OK;
+    if (need != SIZE_MAX) need += 2 * LDB_WRITER_ITEM_SIZE; /* SIZE_MAX: too big */
+    return ldb_writer_reserve(db->writer, need, db->errmsg, sizeof db->errmsg);
 }
 
 /* Size a command's record, make room for it and encode it there, not yet
@@ -276,24 +284,65 @@ LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, s
     return rc;
 }
 
-/* log_encode for "SET key value" from its new string entry e of esize
- * bytes, which holds key and value as the log encodes them (table.h): the
- * record is a constant prefix and one copy. */
-LDB_HOT_INLINE int log_encode_set(layerdb *db, const ldb_entry *e, size_t esize, size_t *need) {
-    const ldb_slice set = {(const unsigned char *)"SET", 3};
-    *need = 0;
-    if (!db->writer) return LAYERDB_OK;
-    *need = ldb_logfmt_encoded_record_size(3, &set, esize - 1);
-    int rc = log_reserve(db, *need);
-    if (rc == LAYERDB_OK) ldb_writer_encode_args(db->writer, *need, 3, &set, ldb_entry_string_args(e));
-    return rc;
-}
-
 /* Queue the record log_encode wrote, once the change succeeded (db->lock
  * held throughout). Returns the record's end offset, 0 without
- * persistence. */
+ * persistence. Then drop_entry, then log_finish. */
 static inline uint64_t log_commit(layerdb *db, size_t need) {
     return db->writer ? ldb_writer_commit(db->writer, need) : 0;
+}
+
+static const ldb_slice set_name = {(const unsigned char *)"SET", 3};
+
+/* log_reserve for "SET key value" from a new string entry of esize bytes:
+ * *need gets the record's size for log_set. */
+LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
+    *need = 0;
+    if (!db->writer) return LAYERDB_OK;
+    *need = ldb_logfmt_encoded_record_size(3, &set_name, esize - 1);
+    return log_reserve(db, *need);
+}
+
+/* Queue the SET record of the new entry e, now in the table, which holds
+ * key and value as the log encodes them (table.h); 'new_key' if it
+ * replaced nothing. Returns the record's end offset, as log_commit.
+ * A small set of a new key queues a reference to e, and the writer thread
+ * encodes the record: the caller copies nothing. Any other set copies e
+ * into the record, as a constant prefix and one copy. The reason is what
+ * dropping e costs later (drop_entry): a referenced entry must be freed
+ * through the writer, and in a stream of overwrites that cost more than
+ * the copy saves (entries freed in batches, their memory read by the
+ * writer's core, made the next entries slower to write), while a copied
+ * one is freed at once. So a stream of overwrites copies and frees as
+ * before, and a stream of new keys copies nothing. */
+LDB_HOT_INLINE uint64_t log_set(layerdb *db, ldb_entry *e, size_t esize, size_t need,
+                                int new_key) {
+    if (!db->writer) return 0;
+    if (new_key && need <= LDB_WRITER_REF_MAX) {
+        ldb_entry_mark_referenced(e, ldb_writer_batch_tag(db->writer));
+        ldb_writer_encode_set_ref(db->writer, ldb_entry_string_args(e), esize - 1);
+        return ldb_writer_commit_set_ref(db->writer, need);
+    }
+    ldb_writer_encode_args(db->writer, need, 3, &set_name, ldb_entry_string_args(e));
+    return ldb_writer_commit(db->writer, need);
+}
+
+/* Free an entry the table no longer holds, between log_commit and
+ * log_finish (db->lock held). A set's record queued in one of the last
+ * two batches may still point at a referenced entry (log_set), so the
+ * writer thread has it freed once it is past that; any other is freed at
+ * once, as deferred frees made later overwrites slower. */
+static inline void drop_entry(layerdb *db, ldb_entry *e) {
+    if (!e) return;
+    int batch = ldb_entry_reference_batch(e);
+    if (batch >= 0 && db->writer && ldb_writer_may_reference(db->writer, (unsigned)batch))
+        ldb_writer_release(db->writer, e, ldb_entry_size(e));
+    else
+        ldb_entry_free(&db->alloc, e);
+}
+
+/* A write's last step in the log: the thread may take the batch now. */
+LDB_HOT_INLINE void log_finish(layerdb *db) {
+    if (db->writer) ldb_writer_finish(db->writer);
 }
 
 /* Under FSYNC_ALWAYS, wait (without db->lock) for the record's fsync. */
@@ -309,8 +358,10 @@ static int wait_durable(layerdb *db, uint64_t end) {
     return rc;
 }
 
+/* The last layerdb_take's entry, dropped by the next write that succeeds
+ * (its room reserved). */
 static void drop_taken(layerdb *db) {
-    ldb_entry_free(&db->alloc, db->taken);
+    drop_entry(db, db->taken);
     db->taken = NULL;
 }
 
@@ -326,16 +377,17 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
     ldb_entry *replaced;
     pthread_mutex_lock(&db->lock);
     uint64_t h = ldb_table_prepare(&db->table, key, klen);
-    drop_taken(db);
     ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen, &esize);
     if (!e)
         rc = seterr(db, LAYERDB_NOMEM, "out of memory storing a %zu-byte value", vlen);
-    else if ((rc = log_encode_set(db, e, esize, &need)) == LAYERDB_OK &&
+    else if ((rc = log_reserve_set(db, esize, &need)) == LAYERDB_OK &&
              (rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
         seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
     if (rc == LAYERDB_OK) {
-        ldb_entry_free(&db->alloc, replaced);
-        end = log_commit(db, need);
+        end = log_set(db, e, esize, need, replaced == NULL);
+        drop_entry(db, replaced);
+        drop_taken(db);
+        log_finish(db);
     } else {
         ldb_entry_free(&db->alloc, e);
     }
@@ -352,7 +404,6 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
     uint64_t end = 0;
     size_t need;
     pthread_mutex_lock(&db->lock);
-    drop_taken(db);
     ldb_entry *e = NULL;
     if ((rc = log_encode(db, 2, argv, &need)) != LAYERDB_OK) {
         /* a disk error or no memory: the message is set */
@@ -360,6 +411,7 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
         rc = LAYERDB_NOTFOUND;
     } else {
         end = log_commit(db, need);
+        drop_taken(db);
         if (keep) {
             ldb_entry_view v;
             ldb_entry_decode(e, &v);
@@ -367,8 +419,9 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
             if (vlen) *vlen = v.vlen;
             db->taken = e;
         } else {
-            ldb_entry_free(&db->alloc, e);
+            drop_entry(db, e);
         }
+        log_finish(db);
     }
     pthread_mutex_unlock(&db->lock);
     return rc ? rc : wait_durable(db, end);

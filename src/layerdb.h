@@ -103,8 +103,10 @@ typedef struct layerdb_options {
                          file there instead of failing with CORRUPT.
                          Default 0 */
     size_t max_pending_bytes; /* back-pressure bound: writers block while this
-                         many bytes wait for the writer thread. Default
-                         64 MiB; a single larger record is still accepted */
+                         many bytes of records (and of entries dropped
+                         while a record still refers to them) wait for the
+                         writer thread. Default 64 MiB; a single larger
+                         record is still accepted */
     layerdb_allocator alloc;  /* default: all NULL = the C library */
 } layerdb_options;
 

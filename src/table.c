@@ -79,7 +79,7 @@ ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
 
 void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v) {
     const unsigned char *p = (const unsigned char *)e;
-    v->type = *p++ & 0x0f;
+    v->type = *p++ & LDB_ENTRY_TYPE_MASK;
     p = varint_get(p, &v->klen);
     v->key = p;
     p = varint_get(p + v->klen, &v->vlen);
@@ -87,11 +87,14 @@ void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v) {
     v->alloc_size = (size_t)(v->val + v->vlen - (const unsigned char *)e);
 }
 
-void ldb_entry_free(ldb_alloc *a, ldb_entry *e) {
-    if (!e) return;
+size_t ldb_entry_size(const ldb_entry *e) {
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
-    ldb_free(a, e, v.alloc_size);
+    return v.alloc_size;
+}
+
+void ldb_entry_free(ldb_alloc *a, ldb_entry *e) {
+    if (e) ldb_free(a, e, ldb_entry_size(e));
 }
 
 /* ---- Hashing and probing ---- */

@@ -11,9 +11,13 @@
  * which is most of layerdb's per-key memory budget. After the type byte,
  * a string entry is encoded exactly as the log encodes the arguments of
  * "SET key value" (doc/log-format.md), so a set logs its record with one
- * copy of the entry (ldb_entry_string_args). Later types (lists, hashes,
- * ...) store a pointer to their structure in place of the value bytes, so
- * the table itself never changes for them. */
+ * copy of the entry (ldb_entry_string_args), or none: the writer thread
+ * may encode it from the entry (log_set in db.c), which is why an entry
+ * never changes once it is in the table (a set makes a new one). The type
+ * byte's low three bits are the type; bit 3 says a log record was queued
+ * as a reference to the entry, and bits 4-7 in which batch (mod 16). Later types (lists, hashes, ...) store a pointer to their
+ * structure in place of the value bytes, so the table itself never
+ * changes for them. */
 #ifndef LDB_TABLE_H
 #define LDB_TABLE_H
 
@@ -47,6 +51,18 @@ static inline const unsigned char *ldb_entry_string_args(const ldb_entry *e) {
     return (const unsigned char *)e + 1;
 }
 LDB_INTERNAL void ldb_entry_free(ldb_alloc *a, ldb_entry *e);
+#define LDB_ENTRY_TYPE_MASK 0x07 /* the type byte: see above */
+#define LDB_ENTRY_REFERENCED 0x08
+static inline void ldb_entry_mark_referenced(ldb_entry *e, unsigned batch_tag) {
+    *(unsigned char *)e |= (unsigned char)(LDB_ENTRY_REFERENCED | (batch_tag & 15) << 4);
+}
+/* The batch tag given to ldb_entry_mark_referenced, or -1. */
+static inline int ldb_entry_reference_batch(const ldb_entry *e) {
+    unsigned b = *(const unsigned char *)e;
+    return b & LDB_ENTRY_REFERENCED ? (int)(b >> 4) : -1;
+}
+/* Bytes of e's allocation. */
+LDB_INTERNAL size_t ldb_entry_size(const ldb_entry *e);
 
 /* One array of slots: tags[i] is EMPTY, DELETED or a hash tag; ents[i] the
  * entry when tagged. Both live in one allocation of cap * 9 bytes. */

@@ -13,10 +13,33 @@
  *  Callers append records with only their length filled in; the thread
  *  computes every record's checksums (ldb_logfmt_seal_all) just before the
  *  pwrite, so a set does no hashing.
+ *
+ *  ITEMS. A batch is a sequence of items, each a record or a 16-byte item
+ *  (writer.h: a tag where a record's body length would be, whose top byte
+ *  no length has):
+ *   SET_REF  a SET record whose key and value the caller's table entry
+ *            holds, already encoded as the record encodes them. The thread
+ *            encodes the record, so a small set copies its entry once (into
+ *            the table), not twice: the copy moves off the caller's core.
+ *   RELEASE  an entry the table dropped, which a SET_REF queued before may
+ *            point at. The thread collects these pointers at the start of
+ *            the batch as it passes them (each item has at least 16
+ *            bytes, a pointer 8, so they never overtake the walk), and
+ *            the next swap frees them: in a stream of writes that is the
+ *            caller handing over, so entries are freed by the thread that
+ *            allocates them (a free from the writer thread made glibc's
+ *            two threads fight over one arena: overwrites ran 2x slower).
+ *  A batch with neither is written as it is. Otherwise the thread copies
+ *  its records and encodes its SET_REFs into 'out' (OUT_BYTES, allocated
+ *  once), writing out whenever it fills; a record bigger than out goes from
+ *  the batch straight to the file. The bound: a batch's 'charge' counts
+ *  each item's record size, or for a RELEASE the entry's size, so that
+ *  max_pending bounds the memory the batch holds, whichever items it has.
  *  Appending is three steps: ldb_writer_reserve, before the caller changes
  *  anything, may wait for space and may fail; ldb_writer_encode writes the
  *  record where the thread does not see it yet; ldb_writer_commit, after
- *  the change succeeded, queues it and cannot fail. Their fast paths are
+ *  the change succeeded, queues it and cannot fail; ldb_writer_finish then
+ *  wakes the thread or hands it the batch if need be. Their fast paths are
  *  inline and touch only w->f; the rest (an empty batch, which may need a
  *  SYNCED record first, waiting, errors, waking the thread) is out of line
  *  here.
@@ -39,14 +62,16 @@
  *  from a torn tail after it (truncated). The stop path appends a final one.
  *
  * LOCKS
- *  (C) w->caller_lock (the caller's) guards: f.active, f.fast_limit,
- *      f.queued_end, marked_end;
- *      and flushing while 'asking' is set.
+ *  (C) w->caller_lock (the caller's) guards: f.active, f.charge,
+ *      f.fast_limit, f.queued_end, f.batch, f.has_refs, marked_end;
+ *      and flushing (with flushing_has_refs, released) while 'asking' is
+ *      set.
  *  (W) w->lock guards: written_end, largest_batch, synced_end,
  *      sync_wanted, stop, wake_asked, error, error_msg.
- *  (T) flushing (unless 'asking') and last_sync_ms belong to the thread.
- *  (3) fd, path, policy, max_pending, alloc and salt are fixed before the
- *      thread starts.
+ *  (T) flushing (unless 'asking'), out and last_sync_ms belong to the
+ *      thread.
+ *  (3) fd, path, policy, max_pending, alloc, salt and release are fixed
+ *      before the thread starts.
  *  Atomics, read without the lock that guards their writes: pending (a
  *  copy of active.len, a hint for the thread), sleeping and failed (so the
  *  callers' fast path skips w->lock), asking and handed (the hand-over;
@@ -92,6 +117,8 @@
 #define EVERYSEC_MS 1000
 #define SHRINK_BYTES (8 * 1024 * 1024) /* free a batch buffer grown past this
                                           (a huge value) instead of keeping it */
+#define OUT_BYTES (2 * WAKE_BYTES)  /* a batch's records as the file gets them
+                                       (ITEMS); holds LDB_WRITER_REF_MAX */
 
 struct ldb_writer {
     ldb_writer_front f;        /* (C) but its atomics; first, see writer.h */
@@ -100,13 +127,19 @@ struct ldb_writer {
     int policy;                /* (3) enum layerdb_fsync */
     size_t max_pending;        /* (3) */
     uint64_t salt;             /* (3) the file's checksum seed */
+    void (*release)(ldb_alloc *, void *); /* (3) frees a RELEASE item's entry */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
     pthread_mutex_t *caller_lock; /* (3) the caller's lock */
     pthread_mutex_t lock;
     pthread_cond_t work_cv, done_cv, space_cv;
     uint64_t marked_end;       /* (C) synced_end last put in a SYNCED record */
-    ldb_buf flushing;          /* (T) records being written; (C) while asking */
+    ldb_buf flushing;          /* (T) items being written; (C) while asking */
+    int flushing_has_refs;     /* (T) flushing holds a SET_REF or RELEASE; (C)
+                                  while asking */
+    size_t released;           /* (T) pointers to free at flushing.p (ITEMS);
+                                  (C) while asking */
+    ldb_buf out;               /* (T) OUT_BYTES for encoding SET_REFs */
     atomic_int handed;         /* a caller swapped active into flushing */
     uint64_t last_sync_ms;     /* (T) */
     uint64_t written_end;      /* (W) file offset after the last written byte */
@@ -223,11 +256,26 @@ static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
 
 /* Exchange active and flushing (caller_lock held, by a caller or the
  * thread; flushing is empty). */
+/* Free the entries the last batch's RELEASE items named (see ITEMS). */
+static void free_released(ldb_writer *w) {
+    for (size_t i = 0; i < w->released; i++) {
+        void *e;
+        memcpy(&e, w->flushing.p + i * sizeof e, sizeof e);
+        w->release(w->alloc, e);
+    }
+    w->released = 0;
+}
+
 static void swap_buffers(ldb_writer *w) {
+    free_released(w);
     ldb_buf tmp = w->flushing;
     w->flushing = w->f.active;
+    w->flushing_has_refs = w->f.has_refs;
     w->f.active = tmp;
     w->f.active.len = 0;
+    w->f.charge = 0;
+    w->f.has_refs = 0;
+    w->f.batch++;
     atomic_store_explicit(&w->f.pending, 0, memory_order_relaxed);
     atomic_fetch_add(&w->swaps, 1);
 }
@@ -260,16 +308,97 @@ static void take_batch(ldb_writer *w) {
     pthread_cond_broadcast(&w->space_cv);
 }
 
-/* Write 'flushing' at 'off' and fsync if asked, with no lock held. Returns
- * 0, or errno with *what naming the failed call. */
-static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, const char **what) {
-    ldb_logfmt_seal_all(w->flushing.p, w->flushing.len, w->salt);
-    if (w->flushing.len && ldb_os_pwrite_all(w->fd, w->flushing.p, w->flushing.len, off) != 0) {
-        int err = errno;
-        *what = "write";
+/* Seal and write p[0..n) at *pos, moving *pos on. Returns 0 or errno. */
+static int write_records(ldb_writer *w, unsigned char *p, size_t n, uint64_t *pos) {
+    ldb_logfmt_seal_all(p, n, w->salt);
+    if (n && ldb_os_pwrite_all(w->fd, p, n, *pos) != 0) return errno;
+    *pos += n;
+    return 0;
+}
+
+static int flush_out(ldb_writer *w, uint64_t *pos) {
+    int err = write_records(w, w->out.p, w->out.len, pos);
+    w->out.len = 0;
+    return err;
+}
+
+/* Room for n more bytes in out, writing it first if need be. */
+static int out_room(ldb_writer *w, size_t n, uint64_t *pos) {
+    return w->out.cap - w->out.len < n ? flush_out(w, pos) : 0;
+}
+
+/* One item of a batch with refs (see ITEMS), at p; returns its size. After
+ * an error (*err) it only collects what RELEASE items name. */
+static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *err) {
+    static const ldb_slice set = {(const unsigned char *)"SET", 3};
+    if (p[3] == 0xff) { /* a 16-byte item: the tag's top byte */
+        uint32_t n;
+        void *ptr;
+        memcpy(&n, p + 4, sizeof n);
+        memcpy(&ptr, p + 8, sizeof ptr);
+        if (p[0] == LDB_WRITER_TAG_RELEASE) {
+            memcpy(w->flushing.p + w->released++ * sizeof ptr, &ptr, sizeof ptr);
+        } else if (!*err) {
+            size_t size = ldb_logfmt_encoded_record_size(3, &set, n);
+            if (!(*err = out_room(w, size, pos))) {
+                ldb_logfmt_put_encoded_unsealed(w->out.p + w->out.len, size, 3, &set, ptr);
+                w->out.len += size;
+            }
+        }
+        return LDB_WRITER_ITEM_SIZE;
+    }
+    size_t size = LDB_FRAME_SIZE + ((size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
+                                    (size_t)p[3] << 24);
+    if (*err) return size;
+    if (size > w->out.cap) { /* too big to copy: straight from the batch */
+        if (!(*err = flush_out(w, pos))) *err = write_records(w, p, size, pos);
+    } else if (!(*err = out_room(w, size, pos))) {
+        memcpy(w->out.p + w->out.len, p, size);
+        w->out.len += size;
+    }
+    return size;
+}
+
+/* Free what the RELEASE items in active name (the thread has stopped). */
+static void release_active(ldb_writer *w) {
+    free_released(w);
+    ldb_buf tmp = w->flushing;
+    w->flushing = w->f.active;
+    w->f.active = tmp;
+    int err = EIO; /* write_item only collects after an error */
+    uint64_t pos = 0;
+    for (size_t i = 0; i < w->flushing.len;) i += write_item(w, w->flushing.p + i, &pos, &err);
+    free_released(w);
+}
+
+/* Write 'flushing' at 'off' (see ITEMS): *end gets the file offset after
+ * it. Returns 0, or errno after cutting the file back to 'off'. */
+static int write_batch(ldb_writer *w, uint64_t off, uint64_t *end) {
+    uint64_t pos = off;
+    int err = 0;
+    if (!w->flushing_has_refs) {
+        err = write_records(w, w->flushing.p, w->flushing.len, &pos);
+    } else {
+        w->out.len = 0;
+        for (size_t i = 0; i < w->flushing.len;) i += write_item(w, w->flushing.p + i, &pos, &err);
+        if (!err) err = flush_out(w, &pos);
+    }
+    if (err) {
         /* Best effort: cut the partial record so the file ends cleanly (and
          * a full disk gets its space back). Recovery would cut it anyway. */
         (void)ldb_os_truncate(w->fd, off);
+    }
+    *end = pos;
+    return err;
+}
+
+/* Write 'flushing' at 'off' and fsync if asked, with no lock held. Returns
+ * 0, or errno with *what naming the failed call; *end as write_batch. */
+static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, uint64_t *end,
+                          const char **what) {
+    int err = write_batch(w, off, end);
+    if (err) {
+        *what = "write";
         return err;
     }
     if (do_sync && ldb_os_sync(w->fd) != 0) {
@@ -283,14 +412,17 @@ static int write_and_sync(ldb_writer *w, uint64_t off, int do_sync, const char *
  * around the swap and the I/O.) */
 static void run_batch(ldb_writer *w, uint64_t now_ms) {
     take_batch(w);
-    uint64_t off = w->written_end, end = off + w->flushing.len;
+    uint64_t off = w->written_end, end = off;
     int do_sync = sync_asked(w, now_ms);
     pthread_mutex_unlock(&w->lock);
     const char *what = "";
-    int err = write_and_sync(w, off, do_sync, &what);
+    int err = write_and_sync(w, off, do_sync, &end, &what);
     pthread_mutex_lock(&w->lock);
     w->flushing.len = 0;
-    if (w->flushing.cap > SHRINK_BYTES) ldb_buf_free(w->alloc, &w->flushing);
+    if (w->flushing.cap > SHRINK_BYTES) {
+        free_released(w);
+        ldb_buf_free(w->alloc, &w->flushing);
+    }
     if (err) {
         fail_locked(w, err, what, off);
         return;
@@ -370,11 +502,17 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     *out = NULL;
     if (!w) { copy_msg(msg, cap, "out of memory starting the writer thread"); return LAYERDB_NOMEM; }
     memset(w, 0, sizeof *w);
+    if (ldb_buf_reserve(a, &w->out, OUT_BYTES) != 0) {
+        ldb_free(a, w, sizeof *w);
+        copy_msg(msg, cap, "out of memory starting the writer thread");
+        return LAYERDB_NOMEM;
+    }
     w->alloc = a;
     w->fd = cfg->fd;
     w->policy = cfg->policy;
     w->max_pending = cfg->max_pending;
     w->salt = cfg->salt;
+    w->release = cfg->release;
     w->caller_lock = cfg->lock;
     snprintf(w->path, sizeof w->path, "%s", cfg->path);
     w->f.queued_end = w->written_end = cfg->file_end;
@@ -404,6 +542,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
         pthread_cond_destroy(&w->work_cv);
         pthread_cond_destroy(&w->done_cv);
         pthread_cond_destroy(&w->space_cv);
+        ldb_buf_free(a, &w->out);
         ldb_free(a, w, sizeof *w);
         return LAYERDB_IOERR;
     }
@@ -446,23 +585,32 @@ static void maybe_mark_synced(ldb_writer *w) {
     uint64_t synced = atomic_load_explicit(&w->synced_end, memory_order_relaxed);
     if (w->f.active.len != 0 || synced <= w->marked_end) return;
     ldb_logfmt_encode_synced(w->f.active.p, w->salt, synced);
-    w->f.active.len = LDB_SYNCED_RECORD_SIZE;
+    w->f.active.len = w->f.charge = LDB_SYNCED_RECORD_SIZE;
     w->f.queued_end += LDB_SYNCED_RECORD_SIZE;
     w->marked_end = synced;
+}
+
+/* How far charge may grow on the fast path: to max_pending, and no further
+ * than the room left in active, which it uses up at most as fast (an
+ * item's charge is at least its size). */
+static size_t fast_limit(const ldb_writer *w) {
+    size_t room = w->f.active.cap - w->f.active.len;
+    if (w->f.charge >= w->max_pending || w->max_pending - w->f.charge <= room) return w->max_pending;
+    return w->f.charge + room;
 }
 
 /* ldb_writer_reserve when its inline fast path does not do: an empty
  * batch (a SYNCED record may be due), an error, the bound reached, or
  * active too small. */
 LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size_t cap) {
-    if (need > LDB_FRAME_SIZE + (size_t)LDB_MAX_BODY) { /* record_size said SIZE_MAX */
+    if (need == SIZE_MAX) { /* record_size said the record is too big */
         copy_msg(msg, cap, "a command of more than 2 GiB cannot be logged");
         return LAYERDB_TOOBIG;
     }
     for (;;) {
         if (atomic_load(&w->f.failed)) return ldb_writer_error(w, msg, cap);
         /* A record larger than the bound still goes in once active is empty. */
-        if (w->f.active.len == 0 || w->f.active.len + need <= w->max_pending) break;
+        if (w->f.charge == 0 || w->f.charge + need <= w->max_pending) break;
         if (atomic_load_explicit(&w->f.asking, memory_order_acquire)) hand_over(w);
         else wait_for_swap(w);
     }
@@ -471,11 +619,11 @@ LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size
         return LAYERDB_NOMEM;
     }
     maybe_mark_synced(w);
-    w->f.fast_limit = w->f.active.cap < w->max_pending ? w->f.active.cap : w->max_pending;
+    w->f.fast_limit = fast_limit(w);
     return LAYERDB_OK;
 }
 
-/* ldb_writer_commit found the thread sleeping, or asking for a batch that
+/* ldb_writer_finish found the thread sleeping, or asking for a batch that
  * has reached WAKE_BYTES. */
 LDB_COLD void ldb_writer_notify(ldb_writer *w) {
     if (atomic_load_explicit(&w->f.sleeping, memory_order_relaxed)) wake_thread(w);
@@ -522,8 +670,12 @@ int ldb_writer_stop(ldb_writer *w, char *msg, size_t cap) {
     pthread_join(w->thread, NULL);
     int rc = w->error;
     if (rc) copy_msg(msg, cap, w->error_msg);
+    /* Free what the last batch's RELEASE items named, and after an error
+     * those of the batch the thread left unwritten. */
+    release_active(w);
     ldb_buf_free(w->alloc, &w->f.active);
     ldb_buf_free(w->alloc, &w->flushing);
+    ldb_buf_free(w->alloc, &w->out);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work_cv);
     pthread_cond_destroy(&w->done_cv);

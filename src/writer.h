@@ -1,12 +1,14 @@
 /* writer.h -- the background thread that appends records to the log file.
  * See the DESIGN comment in writer.c. Offsets are file offsets: a record's
- * "end" is the file length once it is written. */
+ * "end" is the file length once it is written. A batch holds records and,
+ * for small sets, references to their entries (ITEMS in writer.c). */
 #ifndef LDB_WRITER_H
 #define LDB_WRITER_H
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "log_format.h"
@@ -26,6 +28,8 @@ typedef struct ldb_writer_config {
     pthread_mutex_t *lock; /* the caller's lock, which also guards the
                               batch being appended to; it must outlive
                               the writer */
+    /* Frees what an ldb_writer_release item names, from either thread. */
+    void (*release)(ldb_alloc *a, void *obj);
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
@@ -38,11 +42,16 @@ LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer
  * reads and writes: the first member of struct ldb_writer (writer.c).
  * Guarded by cfg->lock; the thread sets the atomics (see LOCKS there). */
 typedef struct ldb_writer_front {
-    ldb_buf active;          /* records not yet taken by the thread */
-    size_t fast_limit;       /* min(active.cap, max_pending): an append
-                                that keeps active.len within it needs no
-                                slow path */
-    uint64_t queued_end;     /* file offset after the last appended byte */
+    ldb_buf active;          /* items not yet taken by the thread */
+    size_t charge;           /* what active weighs against max_pending:
+                                each item's record size, or the size of
+                                the object it releases (>= active.len) */
+    size_t fast_limit;       /* an append that keeps charge within this
+                                needs no slow path: max_pending, or less
+                                while active has less room (writer.c) */
+    uint64_t queued_end;     /* file offset after the last appended record */
+    uint64_t batch;          /* batches taken by the thread so far */
+    int has_refs;            /* active holds a SET_REF or RELEASE item */
     _Atomic size_t pending;  /* active.len, for the thread to peek at */
     atomic_int failed;       /* the thread has a sticky error */
     atomic_int sleeping;     /* the thread waits with no work: wake it */
@@ -50,22 +59,34 @@ typedef struct ldb_writer_front {
 } ldb_writer_front;
 
 #define LDB_WRITER_WAKE_BYTES (256 * 1024) /* hand a batch over past this */
+#define LDB_WRITER_ITEM_SIZE 16   /* a SET_REF or RELEASE item's bytes */
+#define LDB_WRITER_REF_MAX (64 * 1024) /* largest SET record queued as a SET_REF */
 
 /* Appending a record, with cfg->lock held through all three steps:
- * 1. ldb_writer_reserve makes room for a record of 'need' bytes
- *    (ldb_logfmt_command_record_size). While max_pending bytes wait it
- *    blocks, releasing the lock meanwhile. Returns LAYERDB_OK, the sticky
- *    error code (msg gets the text), LAYERDB_NOMEM, or LAYERDB_TOOBIG if
- *    'need' is SIZE_MAX (the record would pass LDB_MAX_BODY).
+ * 1. ldb_writer_reserve makes room for 'need' bytes of items
+ *    (ldb_logfmt_command_record_size for a record, plus
+ *    LDB_WRITER_ITEM_SIZE for each ldb_writer_release to follow). While
+ *    max_pending bytes wait it blocks, releasing the lock meanwhile.
+ *    Returns LAYERDB_OK, the sticky error code (msg gets the text),
+ *    LAYERDB_NOMEM, or LAYERDB_TOOBIG if 'need' is SIZE_MAX (the record
+ *    would pass LDB_MAX_BODY).
  * 2. ldb_writer_encode writes the command into that room, where the thread
- *    does not see it yet. A write encodes before it changes the table, so
- *    that the encoding overlaps the table's memory misses (see
- *    ldb_table_prepare).
+ *    does not see it yet. A write may encode before it changes the table,
+ *    so that the encoding overlaps the table's memory misses (see
+ *    ldb_table_prepare), or after (a set, once it knows whether its key
+ *    is new: log_set in db.c).
  * 3. ldb_writer_commit, once the caller's change succeeded, queues the
- *    record and returns its end offset. It cannot fail.
+ *    record and returns its end offset. It cannot fail. ldb_writer_release
+ *    calls for the entries the change dropped follow, then
+ *    ldb_writer_finish, which may hand the batch to the thread: the room
+ *    step 1 made lasts until then.
  * The caller may give up after step 1 or 2 (its change failed): the next
  * record overwrites what step 2 wrote.
- * All three are inline: a stream of writes takes their fast paths, a few
+ * A SET whose record is at most LDB_WRITER_REF_MAX bytes may use
+ * ldb_writer_encode_set_ref and ldb_writer_commit_set_ref instead: the
+ * caller queues a pointer to the entry and the thread encodes the record,
+ * so the caller never copies the entry a second time.
+ * All of them are inline: a stream of writes takes their fast paths, a few
  * loads, compares and stores, and the encoding happens where the command's
  * name and argument count are constants (see LDB_HOT_INLINE). */
 LDB_INTERNAL int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size_t msg_cap);
@@ -73,10 +94,11 @@ LDB_INTERNAL void ldb_writer_notify(ldb_writer *w);
 
 LDB_HOT_INLINE int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, size_t msg_cap) {
     ldb_writer_front *f = (ldb_writer_front *)w;
-    size_t len = f->active.len;
+    size_t charge = f->charge;
     /* An empty batch takes the slow path, which may put a SYNCED record
-     * first. (len - 1 wraps for 0; written so that no sum can wrap.) */
-    if (len - 1 < f->fast_limit && need <= f->fast_limit - len &&
+     * first. (charge - 1 wraps for 0; written so that no sum can wrap.)
+     * active.len <= charge, so this leaves 'need' bytes of room. */
+    if (charge - 1 < f->fast_limit && need <= f->fast_limit - charge &&
         !atomic_load_explicit(&f->failed, memory_order_relaxed))
         return LAYERDB_OK;
     return ldb_writer_reserve_slow(w, need, msg, msg_cap);
@@ -89,23 +111,86 @@ LDB_HOT_INLINE void ldb_writer_encode(ldb_writer *w, size_t need, size_t argc,
 }
 
 /* ldb_writer_encode from arguments already encoded after the name (see
- * ldb_logfmt_put_encoded_unsealed): a set copies its new table entry. */
+ * ldb_logfmt_put_encoded_unsealed). */
 LDB_HOT_INLINE void ldb_writer_encode_args(ldb_writer *w, size_t need, size_t argc,
                                            const ldb_slice *name, const unsigned char *args) {
     ldb_writer_front *f = (ldb_writer_front *)w;
     ldb_logfmt_put_encoded_unsealed(f->active.p + f->active.len, need, argc, name, args);
 }
 
-LDB_HOT_INLINE uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
+/* A 16-byte item: a tag where a record has its body length (whose top byte
+ * is at most 0x7f, see LDB_MAX_BODY), a 32-bit count and a pointer. */
+#define LDB_WRITER_TAG_SET_REF 0xffu
+#define LDB_WRITER_TAG_RELEASE 0xfeu
+LDB_HOT_INLINE void ldb_writer_put_item(ldb_writer_front *f, unsigned tag, uint32_t n,
+                                        const void *ptr) {
+    unsigned char *p = f->active.p + f->active.len;
+    p[0] = (unsigned char)tag;
+    p[1] = p[2] = p[3] = 0xff;
+    memcpy(p + 4, &n, sizeof n);
+    memcpy(p + 8, &ptr, sizeof ptr);
+    f->has_refs = 1;
+}
+
+/* Queue 'bytes' of active as items weighing 'charge', 'file_bytes' of
+ * them records. */
+LDB_HOT_INLINE uint64_t ldb_writer_advance(ldb_writer *w, size_t bytes, size_t charge,
+                                           size_t file_bytes) {
     ldb_writer_front *f = (ldb_writer_front *)w;
-    f->active.len += need;
-    f->queued_end += need;
+    f->active.len += bytes;
+    f->charge += charge;
+    f->queued_end += file_bytes;
+    return f->queued_end;
+}
+
+/* The end of an append: wake the thread if it sleeps, or hand it the batch
+ * if it asks for one and WAKE_BYTES wait. */
+LDB_HOT_INLINE void ldb_writer_finish(ldb_writer *w) {
+    ldb_writer_front *f = (ldb_writer_front *)w;
     atomic_store_explicit(&f->pending, f->active.len, memory_order_relaxed);
     if (atomic_load_explicit(&f->sleeping, memory_order_relaxed) ||
-        (f->active.len >= LDB_WRITER_WAKE_BYTES &&
+        (f->charge >= LDB_WRITER_WAKE_BYTES &&
          atomic_load_explicit(&f->asking, memory_order_acquire)))
         ldb_writer_notify(w);
-    return f->queued_end;
+}
+
+LDB_HOT_INLINE uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
+    return ldb_writer_advance(w, need, need, need);
+}
+
+/* Step 2 for a SET whose record is 'record_size' <= LDB_WRITER_REF_MAX
+ * bytes: an item pointing at its key and value, 'args_len' bytes encoded
+ * as a log record encodes them (ldb_entry_string_args). They must stay
+ * unchanged until the thread has encoded the record: the caller frees
+ * them only through ldb_writer_release. */
+LDB_HOT_INLINE void ldb_writer_encode_set_ref(ldb_writer *w, const unsigned char *args,
+                                              size_t args_len) {
+    ldb_writer_put_item((ldb_writer_front *)w, LDB_WRITER_TAG_SET_REF, (uint32_t)args_len, args);
+}
+
+/* Which batch a SET_REF queued now goes in, mod 16; and whether one queued
+ * in the batch of that tag may still wait to be encoded: it does not once
+ * two more batches were taken, as the thread takes one only when it has
+ * written the one before. (Tags 16 batches apart are the same: then a
+ * maybe is a waste, never a mistake.) */
+LDB_HOT_INLINE unsigned ldb_writer_batch_tag(const ldb_writer *w) {
+    return (unsigned)(((const ldb_writer_front *)w)->batch & 15);
+}
+LDB_HOT_INLINE int ldb_writer_may_reference(const ldb_writer *w, unsigned tag) {
+    return ((((const ldb_writer_front *)w)->batch - tag) & 15) <= 1;
+}
+
+LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_size) {
+    return ldb_writer_advance(w, LDB_WRITER_ITEM_SIZE, record_size, record_size);
+}
+
+/* Free 'obj' (of 'size' bytes, cfg->release) once the thread has encoded
+ * every item queued before this one: for an entry an ldb_writer_encode_set_ref
+ * may point at. Uses LDB_WRITER_ITEM_SIZE bytes that step 1 reserved; the
+ * object's size counts against max_pending until then. */
+LDB_HOT_INLINE void ldb_writer_release(ldb_writer *w, void *obj, size_t size) {
+    ldb_writer_put_item((ldb_writer_front *)w, LDB_WRITER_TAG_RELEASE, 0, obj);
+    (void)ldb_writer_advance(w, LDB_WRITER_ITEM_SIZE, LDB_WRITER_ITEM_SIZE + size, 0);
 }
 
 /* Call the functions below without cfg->lock: they wait for the thread,

@@ -94,6 +94,7 @@ TEST("the writer refuses a record too large to log and stays usable") {
     CHECK_RC(ldb_writer_reserve(w, need, msg, sizeof msg), LAYERDB_OK);
     ldb_writer_encode(w, need, 2, argv);
     CHECK(ldb_writer_commit(w, need) == need);
+    ldb_writer_finish(w);
     pthread_mutex_unlock(&lock);
     CHECK_RC(ldb_writer_flush(w, msg, sizeof msg), LAYERDB_OK);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
