@@ -15,9 +15,9 @@
  * may encode it from the entry (log_set in db.c), which is why an entry
  * never changes once it is in the table (a set makes a new one). The type
  * byte's low three bits are the type; bit 3 says a log record was queued
- * as a reference to the entry, and bits 4-7 in which batch (mod 16). Later types (lists, hashes, ...) store a pointer to their
- * structure in place of the value bytes, so the table itself never
- * changes for them. */
+ * as a reference to the entry, and bits 4-7 in which batch (mod 16).
+ * Later types (lists, hashes, ...) store a pointer to their structure in
+ * place of the value bytes, so the table itself never changes for them. */
 #ifndef LDB_TABLE_H
 #define LDB_TABLE_H
 

@@ -63,7 +63,8 @@
  *
  * LOCKS
  *  (C) w->caller_lock (the caller's) guards: f.active, f.charge,
- *      f.fast_limit, f.queued_end, f.batch, f.has_refs, marked_end;
+ *      f.fast_limit, f.queued_end, f.has_refs, marked_end; and the writes
+ *      of f.batch (space waiters read it under w->lock);
  *      and flushing (with flushing_has_refs, released) while 'asking' is
  *      set.
  *  (W) w->lock guards: written_end, largest_batch, synced_end,
@@ -76,7 +77,7 @@
  *  copy of active.len, a hint for the thread), sleeping and failed (so the
  *  callers' fast path skips w->lock), asking and handed (the hand-over;
  *  release/acquire pass 'flushing' between threads), synced_end (for
- *  SYNCED records: any value read is true, it only grows), swaps.
+ *  SYNCED records: any value read is true, it only grows), f.batch.
  *  Order: caller_lock, then w->lock. The thread never blocks on
  *  caller_lock: a waiter there would turn each of the callers' unlocks into
  *  a futex wake (a lock convoy), so lock_callers tries it and sleeps
@@ -148,8 +149,6 @@ struct ldb_writer {
     uint64_t sync_wanted;      /* (W) a caller waits for synced_end >= this */
     int stop;                  /* (W) close asked the thread to finish */
     int wake_asked;            /* (W) a caller waits for space */
-    _Atomic uint64_t swaps;    /* (C) batches taken; space waiters read it
-                                  under w->lock */
     int error;                 /* (W) sticky LAYERDB_IOERR/FULL, or 0 */
     char error_msg[1200];      /* (W) */
 };
@@ -254,8 +253,6 @@ static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
     }
 }
 
-/* Exchange active and flushing (caller_lock held, by a caller or the
- * thread; flushing is empty). */
 /* Free the entries the last batch's RELEASE items named (see ITEMS). */
 static void free_released(ldb_writer *w) {
     for (size_t i = 0; i < w->released; i++) {
@@ -266,6 +263,8 @@ static void free_released(ldb_writer *w) {
     w->released = 0;
 }
 
+/* Exchange active and flushing (caller_lock held, by a caller or the
+ * thread; flushing is written). */
 static void swap_buffers(ldb_writer *w) {
     free_released(w);
     ldb_buf tmp = w->flushing;
@@ -275,9 +274,8 @@ static void swap_buffers(ldb_writer *w) {
     w->f.active.len = 0;
     w->f.charge = 0;
     w->f.has_refs = 0;
-    w->f.batch++;
     atomic_store_explicit(&w->f.pending, 0, memory_order_relaxed);
-    atomic_fetch_add(&w->swaps, 1);
+    atomic_fetch_add(&w->f.batch, 1);
 }
 
 /* Let callers fill a batch for up to LINGER_MS: the first append that
@@ -379,7 +377,6 @@ static int write_batch(ldb_writer *w, uint64_t off, uint64_t *end) {
     if (!w->flushing_has_refs) {
         err = write_records(w, w->flushing.p, w->flushing.len, &pos);
     } else {
-        w->out.len = 0;
         for (size_t i = 0; i < w->flushing.len;) i += write_item(w, w->flushing.p + i, &pos, &err);
         if (!err) err = flush_out(w, &pos);
     }
@@ -519,7 +516,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     atomic_init(&w->synced_end, cfg->file_end);
     atomic_init(&w->f.sleeping, 0);
     atomic_init(&w->f.failed, 0);
-    atomic_init(&w->swaps, 0);
+    atomic_init(&w->f.batch, 0);
     atomic_init(&w->f.pending, 0);
     atomic_init(&w->f.asking, 0);
     atomic_init(&w->handed, 0);
@@ -569,13 +566,13 @@ static void hand_over(ldb_writer *w) {
 /* Back-pressure: wait until the thread takes the current batch, with
  * caller_lock released meanwhile (and held again on return). */
 static void wait_for_swap(ldb_writer *w) {
-    uint64_t seen = atomic_load(&w->swaps);
+    uint64_t seen = atomic_load(&w->f.batch);
     pthread_mutex_unlock(w->caller_lock);
     pthread_mutex_lock(&w->lock);
     w->wake_asked = 1;
     atomic_store(&w->f.sleeping, 0);
     pthread_cond_signal(&w->work_cv);
-    while (atomic_load(&w->swaps) == seen && !w->error) pthread_cond_wait(&w->space_cv, &w->lock);
+    while (atomic_load(&w->f.batch) == seen && !w->error) pthread_cond_wait(&w->space_cv, &w->lock);
     pthread_mutex_unlock(&w->lock);
     pthread_mutex_lock(w->caller_lock);
 }

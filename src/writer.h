@@ -50,7 +50,7 @@ typedef struct ldb_writer_front {
                                 needs no slow path: max_pending, or less
                                 while active has less room (writer.c) */
     uint64_t queued_end;     /* file offset after the last appended record */
-    uint64_t batch;          /* batches taken by the thread so far */
+    _Atomic uint64_t batch;  /* batches taken by the thread so far */
     int has_refs;            /* active holds a SET_REF or RELEASE item */
     _Atomic size_t pending;  /* active.len, for the thread to peek at */
     atomic_int failed;       /* the thread has a sticky error */
@@ -173,11 +173,14 @@ LDB_HOT_INLINE void ldb_writer_encode_set_ref(ldb_writer *w, const unsigned char
  * two more batches were taken, as the thread takes one only when it has
  * written the one before. (Tags 16 batches apart are the same: then a
  * maybe is a waste, never a mistake.) */
-LDB_HOT_INLINE unsigned ldb_writer_batch_tag(const ldb_writer *w) {
-    return (unsigned)(((const ldb_writer_front *)w)->batch & 15);
+LDB_HOT_INLINE uint64_t ldb_writer_batch(ldb_writer *w) {
+    return atomic_load_explicit(&((ldb_writer_front *)w)->batch, memory_order_relaxed);
 }
-LDB_HOT_INLINE int ldb_writer_may_reference(const ldb_writer *w, unsigned tag) {
-    return ((((const ldb_writer_front *)w)->batch - tag) & 15) <= 1;
+LDB_HOT_INLINE unsigned ldb_writer_batch_tag(ldb_writer *w) {
+    return (unsigned)(ldb_writer_batch(w) & 15);
+}
+LDB_HOT_INLINE int ldb_writer_may_reference(ldb_writer *w, unsigned tag) {
+    return ((ldb_writer_batch(w) - tag) & 15) <= 1;
 }
 
 LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_size) {
