@@ -20,6 +20,7 @@ int main(void) {
     bench_disk(&b, "before");
     b.section = BENCH_SECTION_MEMORY;
     bench_memory(&b);
+    bench_redis_memory(&b);
     b.section = BENCH_SECTION_LAYERDB;
     bench_layerdb(&b);
     bench_latency(&b);

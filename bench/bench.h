@@ -2,9 +2,9 @@
  * the clock, the temporary directory and the result table.
  *
  * One struct bench holds a whole run. bench.c's main() fills it and hands it
- * to each measuring file (bench_disk.c, bench_memory.c, bench_layerdb.c,
- * bench_lmdb.c, bench_sqlite.c). Each appends rows to its table, and
- * bench_table.c prints the table.
+ * to each measuring file (bench_disk.c, bench_memory.c, bench_redis.c,
+ * bench_layerdb.c, bench_latency.c, bench_lmdb.c, bench_sqlite.c). Each
+ * appends rows to its table, and bench_table.c prints the table.
  * Invariants:
  *  (1) Key i is the 16 bytes at b->keys + 16*i: "key:%012u" of ids[i], with
  *      ids a shuffled permutation of [0, nkeys), so inserts land in random
@@ -38,6 +38,7 @@
 #define BENCH_THREADS 4   /* writers sharing one handle under "always" */
 #define BENCH_REPS 25     /* runs of each fast layerdb set; median shown */
 #define BENCH_MAX_ROWS 40
+#define BENCH_MEMORY_TARGET 24.0 /* bytes per key beyond key and value, at most */
 /* Table sections, in print order; main() sets b->section before each
  * engine runs, so memory can be measured first yet printed after sets. */
 enum bench_section {
@@ -51,7 +52,7 @@ enum bench_section {
 
 struct bench_row {
     int section;      /* rows print sorted by section, then as added */
-    char engine[16];  /* "layerdb", "LMDB", "SQLite" */
+    char engine[16];  /* "layerdb", "Redis", "LMDB", "SQLite" */
     char test[64];    /* what was measured, and under which settings */
     char keys[48];    /* how many keys the figure comes from */
     char result[48];  /* the figure with its unit */
@@ -74,6 +75,9 @@ struct bench {
     double set_off_ops;      /* layerdb set ops/s, persistence off */
     double set_everysec_ops; /* layerdb set ops/s, fsync everysec */
     double set_paired_ratio; /* median over rounds of everysec / off */
+    /* Bytes per key beyond the payload, 0 if not measured: layerdb by its
+     * counting allocator and by RSS, Redis by used_memory and by RSS. */
+    double mem_counted, mem_rss, redis_used, redis_rss;
 };
 
 /* ---- bench_util.c ---- */
@@ -123,5 +127,6 @@ void bench_layerdb(struct bench *b);  /* bench_layerdb.c */
 void bench_lmdb(struct bench *b);     /* bench_lmdb.c */
 void bench_sqlite(struct bench *b);   /* bench_sqlite.c */
 void bench_latency(struct bench *b);  /* bench_latency.c */
+void bench_redis_memory(struct bench *b); /* bench_redis.c */
 
 #endif
