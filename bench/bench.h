@@ -108,6 +108,10 @@ void bench_add_row(struct bench *b, const char *engine, const char *test,
  * fewer than b->nkeys says "(bounded)" in its keys column. Returns ops/s. */
 double bench_add_ops(struct bench *b, const char *engine, const char *test,
                      size_t done, double seconds, const char *notes);
+/* Add a memory row: 'total' bytes over n keys, shown as bytes per key
+ * beyond BENCH_PAYLOAD ("12.3 B/key"). Returns that figure. */
+double bench_add_per_key(struct bench *b, const char *engine, const char *test, double total,
+                         uint64_t n, const char *notes);
 /* The same with the rate given (a median of several runs of 'done'). */
 void bench_add_rate(struct bench *b, const char *engine, const char *test,
                     size_t done, double ops, const char *notes);

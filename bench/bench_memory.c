@@ -92,20 +92,6 @@ static double resident_bytes(void) {
     return (double)pages_resident * (double)sysconf(_SC_PAGESIZE);
 }
 
-/* "12.3 B/key" beyond the payload, from a total over n keys; returns
- * that figure. */
-static double add_per_key(struct bench *b, const char *test, double total,
-                          uint64_t n, const char *notes) {
-    char keys[32], result[32], full[192];
-    double per_key = n > 0 ? total / (double)n : 0;
-    bench_fmt_count(keys, sizeof keys, n);
-    snprintf(result, sizeof result, "%.1f B/key", per_key - BENCH_PAYLOAD);
-    snprintf(full, sizeof full, "beyond the %d payload bytes (%.1f B/key in "
-             "all); %s", BENCH_PAYLOAD, per_key, notes);
-    bench_add_row(b, ENGINE, test, keys, result, full);
-    return per_key - BENCH_PAYLOAD;
-}
-
 /* ---- (b) RSS growth, in a child ---- */
 
 static void rss_child(struct bench *b, int fd) {
@@ -141,8 +127,8 @@ static void measure_rss(struct bench *b) {
     if (r.keys != b->nkeys)
         bench_fail(b, "RSS child: %llu keys, want %zu",
                    (unsigned long long)r.keys, b->nkeys);
-    b->mem_rss = add_per_key(b, "memory: RSS growth", r.grown_bytes, r.keys,
-                "/proc/self/statm around loading a fresh persistence-off db");
+    b->mem_rss = bench_add_per_key(b, ENGINE, "memory: RSS growth", r.grown_bytes, r.keys,
+                                   "/proc/self/statm around loading a fresh persistence-off db");
 }
 
 /* ---- (a) and (c): counting allocator and layerdb_info ---- */
@@ -165,11 +151,11 @@ static void measure_counted(struct bench *b) {
     long long left = atomic_load(&c.live_bytes);
     if (left != 0) bench_fail(b, "layerdb_close left %lld bytes allocated "
                               "(a leak)", left);
-    b->mem_counted = add_per_key(b, "memory: counting allocator", (double)(loaded - empty),
-                                 info.keys, "growth of malloc_usable_size over live blocks");
-    add_per_key(b, "memory: layerdb_info.memory_bytes / keys",
-                (double)info.memory_bytes, info.keys,
-                "bytes the engine requested, whole table");
+    b->mem_counted = bench_add_per_key(b, ENGINE, "memory: counting allocator",
+                                       (double)(loaded - empty), info.keys,
+                                       "growth of malloc_usable_size over live blocks");
+    bench_add_per_key(b, ENGINE, "memory: layerdb_info.memory_bytes / keys",
+                      (double)info.memory_bytes, info.keys, "bytes the engine requested, whole table");
 }
 
 void bench_memory(struct bench *b) {

@@ -187,18 +187,6 @@ static void redis_stop(struct redis *r) {
     server_pid = 0;
 }
 
-/* Returns the bytes per key beyond the payload. */
-static double add_per_key(struct bench *b, const char *test, double grown, const char *how) {
-    char keys[32], result[32], notes[320];
-    double per_key = grown / (double)b->nkeys;
-    bench_fmt_count(keys, sizeof keys, b->nkeys);
-    snprintf(result, sizeof result, "%.1f B/key", per_key - BENCH_PAYLOAD);
-    snprintf(notes, sizeof notes, "beyond the %d payload bytes (%.1f B/key in all); %s",
-             BENCH_PAYLOAD, per_key, how);
-    bench_add_row(b, ENGINE, test, keys, result, notes);
-    return per_key - BENCH_PAYLOAD;
-}
-
 void bench_redis_memory(struct bench *b) {
     static struct redis r; /* 64 KiB of input buffer: not on the stack */
     char why[160];
@@ -220,8 +208,10 @@ void bench_redis_memory(struct bench *b) {
     if (strtoull(reply + 1, NULL, 10) != b->nkeys)
         bench_fail(b, "Redis holds %s keys, want %zu", reply + 1, b->nkeys);
     redis_stop(&r);
-    b->redis_used = add_per_key(b, "memory: used_memory growth", used1 - used0,
-                "INFO used_memory: what its allocator handed out (compare the counting allocator row)");
-    b->redis_rss = add_per_key(b, "memory: RSS growth", rss1 - rss0,
-                "INFO used_memory_rss around the load, no persistence (compare layerdb's RSS row)");
+    b->redis_used = bench_add_per_key(
+        b, ENGINE, "memory: used_memory growth", used1 - used0, b->nkeys,
+        "INFO used_memory: what its allocator handed out (compare the counting allocator row)");
+    b->redis_rss = bench_add_per_key(
+        b, ENGINE, "memory: RSS growth", rss1 - rss0, b->nkeys,
+        "INFO used_memory_rss around the load, no persistence (compare layerdb's RSS row)");
 }

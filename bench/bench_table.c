@@ -54,6 +54,18 @@ void bench_add_rate(struct bench *b, const char *engine, const char *test,
     bench_add_row(b, engine, test, keys, result, notes);
 }
 
+double bench_add_per_key(struct bench *b, const char *engine, const char *test, double total,
+                         uint64_t n, const char *notes) {
+    char keys[32], result[32], full[320];
+    double per_key = n > 0 ? total / (double)n : 0;
+    bench_fmt_count(keys, sizeof keys, n);
+    snprintf(result, sizeof result, "%.1f B/key", per_key - BENCH_PAYLOAD);
+    snprintf(full, sizeof full, "beyond the %d payload bytes (%.1f B/key in all); %s",
+             BENCH_PAYLOAD, per_key, notes);
+    bench_add_row(b, engine, test, keys, result, full);
+    return per_key - BENCH_PAYLOAD;
+}
+
 double bench_add_ops(struct bench *b, const char *engine, const char *test,
                      size_t done, double seconds, const char *notes) {
     double ops = seconds > 0 ? (double)done / seconds : 0;
