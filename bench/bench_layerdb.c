@@ -165,15 +165,20 @@ static void set_once(struct bench *b, struct policy *p, int rep,
     if (p->file != NULL && !keep_file) unlink(path);
 }
 
-static double median(const double *v, int n) {
-    double s[BENCH_REPS];
-    memcpy(s, v, sizeof s);
+/* s = v sorted, n <= BENCH_REPS. */
+static void sort_copy(const double *v, int n, double *s) {
+    memcpy(s, v, (size_t)n * sizeof *s);
     for (int i = 1; i < n; i++)   /* insertion sort: n is tiny */
         for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
             double t = s[j];
             s[j] = s[j - 1];
             s[j - 1] = t;
         }
+}
+
+static double median(const double *v, int n) {
+    double s[BENCH_REPS];
+    sort_copy(v, n, s);
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
@@ -187,19 +192,21 @@ static double paired_ratio(const struct policy *a, const struct policy *b) {
     return median(r, BENCH_REPS);
 }
 
-/* Add p's row; returns its median rate. */
+/* Add p's row; returns its median rate. The notes give the spread of the
+ * runs: their range and the middle half (from the 25th to the 75th
+ * percentile, nearest run). */
 static double add_policy_row(struct bench *b, const struct policy *p) {
-    char runs[160] = "", drain[128] = "", notes[320];
-    size_t len = 0;
-    for (int r = 0; r < BENCH_REPS; r++)
-        len += (size_t)snprintf(runs + len, sizeof runs - len, "%s%.2fM",
-                                r > 0 ? ", " : "", p->ops[r] / 1e6);
+    char drain[128] = "", notes[320];
+    double s[BENCH_REPS];
+    sort_copy(p->ops, BENCH_REPS, s);
     if (p->persistence == LAYERDB_PERSIST_ON)
         snprintf(drain, sizeof drain, "; flush after the sets took <= %.2f s; "
                  "largest write batch %.1f MiB", p->drain_max,
                  (double)p->batch_max / (1 << 20));
-    snprintf(notes, sizeof notes, "%s; median of %d runs (%s ops/s)%s",
-             p->durability, BENCH_REPS, runs, drain);
+    snprintf(notes, sizeof notes, "%s; median of %d runs (range %.2fM-%.2fM, "
+             "middle half %.2fM-%.2fM ops/s)%s", p->durability, BENCH_REPS,
+             s[0] / 1e6, s[BENCH_REPS - 1] / 1e6, s[BENCH_REPS / 4] / 1e6,
+             s[(3 * BENCH_REPS) / 4] / 1e6, drain);
     double ops = median(p->ops, BENCH_REPS);
     bench_add_rate(b, ENGINE, p->test, p->done, ops, notes);
     return ops;
