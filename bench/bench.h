@@ -36,7 +36,7 @@
 #define BENCH_SYNC_SECONDS 5.0
 #define BENCH_MAX_SECONDS 30.0
 #define BENCH_THREADS 4   /* writers sharing one handle under "always" */
-#define BENCH_REPS 41     /* runs of each fast layerdb set; median shown */
+#define BENCH_REPS 81     /* runs of each fast layerdb set; median shown */
 #define BENCH_MAX_ROWS 40
 #define BENCH_MEMORY_TARGET 24.0 /* bytes per key beyond key and value, at most */
 /* Table sections, in print order; main() sets b->section before each
