@@ -48,7 +48,7 @@
  *  most of the time, so the thread does not take it: it sets 'asking' and
  *  the first append that finds WAKE_BYTES waiting swaps active and
  *  flushing itself (hand_over) and sets 'handed', which the thread polls
- *  (gather), so no futex wake is needed. If no append comes within
+ *  in a stream (gather), so no futex wake is needed. If no append comes within
  *  LINGER_MS, or a batch is urgent (a sync or space is wanted, ALWAYS,
  *  stop), the thread takes caller_lock and swaps (take_batch); callers are
  *  then idle or waiting, so the lock is free. If they are not (a caller
@@ -77,8 +77,9 @@
  *  Atomics, read without the lock that guards their writes: pending (a
  *  copy of active.len, a hint for the thread), sleeping and failed (so the
  *  callers' fast path skips w->lock), asking and handed (the hand-over;
- *  release/acquire pass 'flushing' between threads), synced_end (for
- *  SYNCED records: any value read is true, it only grows), f.batch.
+ *  release/acquire pass 'flushing' between threads), gather_waits (see
+ *  gather), synced_end (for SYNCED records: any value read is true, it
+ *  only grows), f.batch.
  *  Order: caller_lock, then w->lock. The thread never blocks on
  *  caller_lock: a waiter there would turn each of the callers' unlocks into
  *  a futex wake (a lock convoy), so lock_callers tries it and sleeps
@@ -91,8 +92,8 @@
  *  'sleeping' and wakes it.
  *
  * WAKEUPS (every wait is in a loop that re-checks its predicate)
- *  work_cv:  "sleeping was cleared, a sync or space is wanted, or stop"
- *            (a hand over is polled for, see gather).
+ *  work_cv:  "sleeping was cleared, a batch was handed over while
+ *            gather_waits, a sync or space is wanted, or stop".
  *  done_cv:  "synced_end or written_end grew, or an error was set".
  *  space_cv: "active was swapped out" (back-pressure: an appender waits,
  *            without caller_lock, while active holds max_pending bytes).
@@ -144,6 +145,10 @@ struct ldb_writer {
                                   (C) while asking */
     ldb_buf out;               /* (T) OUT_BYTES for encoding SET_REFs */
     atomic_int handed;         /* a caller swapped active into flushing */
+    atomic_int gather_waits;   /* the thread waits on work_cv in gather: a
+                                  hand over must wake it */
+    int streaming;             /* (T) the last batch was handed over, so
+                                  gather polls for the next (see there) */
     uint64_t last_sync_ms;     /* (T) */
     uint64_t written_end;      /* (W) file offset after the last written byte */
     uint64_t largest_batch;    /* (W) most bytes written in one batch */
@@ -282,16 +287,26 @@ static void swap_buffers(ldb_writer *w) {
 
 /* Let callers fill a batch for up to LINGER_MS: the first append that
  * finds WAKE_BYTES waiting hands active over (hand_over), so in a stream
- * of sets the thread never waits for caller_lock. The thread looks for the
- * hand over, first after POLL_US and then at doubling intervals, rather
- * than waiting on work_cv, so that handing over is a few stores: a futex
- * wake of a sleeping thread (a system call and an interrupt to the other
- * core, which a hypervisor traps) cost the caller 10-20 us a batch, 3-6%
- * of a stream of sets. The doubling keeps a trickle of sets, which never
- * hands over, to a few looks per linger. Urgent work (a sync or space
- * wanted, stop) ends the wait at the next look. (w->lock held, released
- * meanwhile; 'asking' set) */
+ * of sets the thread never waits for caller_lock.
+ * In a stream (the last batch was handed over) the thread looks for the
+ * next hand over, first after POLL_US and then at doubling intervals,
+ * rather than waiting on work_cv, so that handing over is a few stores: a
+ * futex wake of a sleeping thread (a system call and an interrupt to the
+ * other core, which a hypervisor traps) cost the caller 10-20 us a batch,
+ * 3-6% of a stream of sets. Otherwise (a trickle of sets, which rarely
+ * fills WAKE_BYTES) it waits on work_cv, as looking would cost it more CPU
+ * than the rare wake costs the caller, and sets gather_waits so that a
+ * hand over wakes it. Urgent work (a sync or space wanted, stop) ends the
+ * wait. (w->lock held, released meanwhile; 'asking' set) */
 static void gather(ldb_writer *w) {
+    if (!w->streaming) {
+        /* gather_waits, then handed; hand_over stores them the other way
+         * round (seq_cst): one of the two sees the other's store. */
+        atomic_store(&w->gather_waits, 1);
+        if (!atomic_load(&w->handed)) timed_wait_ms(w, &w->work_cv, LINGER_MS);
+        atomic_store(&w->gather_waits, 0);
+        return;
+    }
     long waited_us = 0, pause_us = POLL_US;
     while (waited_us < LINGER_MS * 1000L) {
         if (atomic_load_explicit(&w->handed, memory_order_acquire) || urgent(w)) return;
@@ -321,6 +336,7 @@ static void take_batch(ldb_writer *w) {
         }
         pthread_mutex_lock(&w->lock);
     }
+    w->streaming = atomic_load(&w->handed);
     atomic_store(&w->handed, 0);
     pthread_cond_broadcast(&w->space_cv);
 }
@@ -539,6 +555,7 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     atomic_init(&w->f.pending, 0);
     atomic_init(&w->f.asking, 0);
     atomic_init(&w->handed, 0);
+    atomic_init(&w->gather_waits, 0);
     w->marked_end = cfg->marked_end;
     w->last_sync_ms = ldb_os_now_ms();
     pthread_mutex_init(&w->lock, NULL);
@@ -574,12 +591,14 @@ static void wake_thread(ldb_writer *w) {
     pthread_mutex_unlock(&w->lock);
 }
 
-/* The thread asked for active: give it over (caller_lock held). No wake:
- * while 'asking' is set the thread polls 'handed' (gather, lock_callers). */
+/* The thread asked for active: give it over (caller_lock held). In a
+ * stream the thread polls 'handed' (gather, lock_callers), so there is
+ * no one to wake; it waits on work_cv only after a trickle of sets. */
 static void hand_over(ldb_writer *w) {
     swap_buffers(w);
     atomic_store(&w->f.asking, 0);
-    atomic_store_explicit(&w->handed, 1, memory_order_release);
+    atomic_store(&w->handed, 1); /* seq_cst: see gather */
+    if (atomic_load(&w->gather_waits)) wake_thread(w);
 }
 
 /* Back-pressure: wait until the thread takes the current batch, with
