@@ -48,12 +48,13 @@
  *  most of the time, so the thread does not take it: it sets 'asking' and
  *  the first append that finds WAKE_BYTES waiting swaps active and
  *  flushing itself (hand_over) and sets 'handed', which the thread polls
- *  in a stream (gather), so no futex wake is needed. If no append comes within
- *  LINGER_MS, or a batch is urgent (a sync or space is wanted, ALWAYS,
- *  stop), the thread takes caller_lock and swaps (take_batch); callers are
- *  then idle or waiting, so the lock is free. If they are not (a caller
- *  paused past the linger and went on), 'asking' stays set while the thread
- *  tries the lock, and it stops trying once a caller hands over. So a
+ *  for in a stream (gather), so no futex wake is needed. If no append
+ *  comes within LINGER_MS, or a batch is urgent (a sync or space is
+ *  wanted, ALWAYS, stop), the thread takes caller_lock and swaps
+ *  (take_batch); callers are then idle or waiting, so the lock is free.
+ *  If they are not (a caller paused past the linger and went on), 'asking'
+ *  stays set while the thread tries the lock, and it stops trying once a
+ *  caller hands over. So a
  *  stream of sets makes no system call on the caller's side, the thread
  *  never queues on the lock, and batches stay near WAKE_BYTES.
  *
