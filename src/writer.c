@@ -54,9 +54,9 @@
  *  (take_batch); callers are then idle or waiting, so the lock is free.
  *  If they are not (a caller paused past the linger and went on), 'asking'
  *  stays set while the thread tries the lock, and it stops trying once a
- *  caller hands over. So a
- *  stream of sets makes no system call on the caller's side, the thread
- *  never queues on the lock, and batches stay near WAKE_BYTES.
+ *  caller hands over. So a stream of sets makes no system call on the
+ *  caller's side, the thread never queues on the lock, and batches stay
+ *  near WAKE_BYTES.
  *
  *  SYNCED records: the first record appended after each swap is preceded by
  *  a SYNCED record carrying synced_end, when that has grown since the last
