@@ -176,10 +176,14 @@ static void sort_copy(const double *v, int n, double *s) {
         }
 }
 
+static double median_of_sorted(const double *s, int n) {
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 static double median(const double *v, int n) {
     double s[BENCH_REPS];
     sort_copy(v, n, s);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    return median_of_sorted(s, n);
 }
 
 /* The median over rounds of a's rate / b's rate. Both ran in each round,
@@ -207,7 +211,7 @@ static double add_policy_row(struct bench *b, const struct policy *p) {
              "middle half %.2fM-%.2fM ops/s)%s", p->durability, BENCH_REPS,
              s[0] / 1e6, s[BENCH_REPS - 1] / 1e6, s[BENCH_REPS / 4] / 1e6,
              s[(3 * BENCH_REPS) / 4] / 1e6, drain);
-    double ops = median(p->ops, BENCH_REPS);
+    double ops = median_of_sorted(s, BENCH_REPS);
     bench_add_rate(b, ENGINE, p->test, p->done, ops, notes);
     return ops;
 }

@@ -291,14 +291,12 @@ static inline uint64_t log_commit(layerdb *db, size_t need) {
     return db->writer ? ldb_writer_commit(db->writer, need) : 0;
 }
 
-static const ldb_slice set_name = {(const unsigned char *)"SET", 3};
-
 /* log_reserve for "SET key value" from a new string entry of esize bytes:
  * *need gets the record's size for log_set. */
 LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
-    *need = ldb_logfmt_encoded_record_size(3, &set_name, esize - 1);
+    *need = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, esize - 1);
     return log_reserve(db, *need);
 }
 
@@ -322,7 +320,7 @@ LDB_HOT_INLINE uint64_t log_set(layerdb *db, ldb_entry *e, size_t esize, size_t 
         ldb_writer_encode_set_ref(db->writer, ldb_entry_string_args(e), esize - 1);
         return ldb_writer_commit_set_ref(db->writer, need);
     }
-    ldb_writer_encode_args(db->writer, need, 3, &set_name, ldb_entry_string_args(e));
+    ldb_writer_encode_args(db->writer, need, 3, &ldb_logfmt_set_name, ldb_entry_string_args(e));
     return ldb_writer_commit(db->writer, need);
 }
 

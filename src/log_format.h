@@ -85,6 +85,14 @@ LDB_HOT_INLINE unsigned char *ldb_logfmt_put_head_unsealed(unsigned char *frame,
     return p;
 }
 
+/* The size of the unsealed record at 'frame', frame included: the body
+ * length ldb_logfmt_put_head_unsealed wrote, read back. */
+LDB_HOT_INLINE size_t ldb_logfmt_unsealed_record_size(const unsigned char *frame) {
+    size_t body_len = 0;
+    for (int i = 0; i < 4; i++) body_len |= (size_t)frame[i] << (8 * i);
+    return LDB_FRAME_SIZE + body_len;
+}
+
 /* Write a COMMANDS record with one command at 'frame', which has room for
  * its 'size' bytes (ldb_logfmt_command_record_size), with only the body
  * length in the frame: the writer thread seals a whole batch with
@@ -94,6 +102,11 @@ LDB_HOT_INLINE void ldb_logfmt_put_command_unsealed(unsigned char *frame, size_t
                                                     const ldb_slice *argv) {
     (void)ldb_logfmt_put_args(ldb_logfmt_put_head_unsealed(frame, size), argc, argv);
 }
+
+/* The name of SET, whose arguments a string entry holds encoded (table.h):
+ * its record is sized by the caller and may be encoded by the writer
+ * thread (SET_REF in writer.c), from this one definition. */
+static const ldb_slice ldb_logfmt_set_name = {(const unsigned char *)"SET", 3};
 
 /* Bytes of the record ldb_logfmt_put_encoded_unsealed writes for a command
  * of argc arguments whose name is followed by args_len bytes of encoded

@@ -364,7 +364,6 @@ static int out_room(ldb_writer *w, size_t n, uint64_t *pos) {
 /* One item of a batch with refs (see ITEMS), at p; returns its size. After
  * an error (*err) it only collects what RELEASE items name. */
 static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *err) {
-    static const ldb_slice set = {(const unsigned char *)"SET", 3};
     if (p[3] == 0xff) { /* a 16-byte item: the tag's top byte */
         uint32_t n;
         void *ptr;
@@ -373,16 +372,16 @@ static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *er
         if (p[0] == LDB_WRITER_TAG_RELEASE) {
             memcpy(w->flushing.p + w->released++ * sizeof ptr, &ptr, sizeof ptr);
         } else if (!*err) {
-            size_t size = ldb_logfmt_encoded_record_size(3, &set, n);
+            size_t size = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, n);
             if (!(*err = out_room(w, size, pos))) {
-                ldb_logfmt_put_encoded_unsealed(w->out.p + w->out.len, size, 3, &set, ptr);
+                ldb_logfmt_put_encoded_unsealed(w->out.p + w->out.len, size, 3,
+                                                &ldb_logfmt_set_name, ptr);
                 w->out.len += size;
             }
         }
         return LDB_WRITER_ITEM_SIZE;
     }
-    size_t size = LDB_FRAME_SIZE + ((size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
-                                    (size_t)p[3] << 24);
+    size_t size = ldb_logfmt_unsealed_record_size(p);
     if (*err) return size;
     if (size > w->out.cap) { /* too big to copy: straight from the batch */
         if (!(*err = flush_out(w, pos))) *err = write_records(w, p, size, pos);
