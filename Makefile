@@ -1,14 +1,27 @@
-# Makefile -- builds liblayerdb (static and shared), its tests and benchmarks.
+# Makefile -- builds liblayerdb (static and shared), the Lua modules,
+# layerdb-run, the tests and the benchmarks.
 #
-#   make                 the libraries in build/
+#   make                 the libraries, the Lua 5.4 module, the LuaJIT module
+#                        (when LuaJIT's headers are present) and layerdb-run,
+#                        all in build/
 #   make check           every test suite, plain and under ASan+UBSan and TSan;
 #                        ends with one line "N passed, N failed"
 #   make bench           the benchmark tables (bench/)
-#   make install PREFIX=/usr/local
+#   make install         PREFIX=/usr/local by default; DESTDIR for staging;
+#                        each directory below can be set on its own
+#   make uninstall       removes what make install put there (same variables)
 #   make deps            install missing Debian packages (scripts/deps.sh)
-#   make demo            build and run the example against a real file
+#   make demo            build and run the C example against a real file
 
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Where stock Lua 5.4 and Debian's package.cpath look under /usr/local,
+# and where LuaJIT (a Lua 5.1) looks.
+LUA_CMODDIR ?= $(LIBDIR)/lua/5.4
+LUAJIT_CMODDIR ?= $(LIBDIR)/lua/5.1
 CC ?= cc
 PKG_DEPS := libxxhash
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKG_DEPS) 2>/dev/null)
@@ -26,9 +39,9 @@ TEST_SRC := $(wildcard spec/c/*_test.c)
 TESTS := $(TEST_SRC:spec/c/%.c=$(B)/test/%)
 
 .PHONY: all lib check check-plain check-asan check-tsan valgrind bench install \
-        deps demo clean fuzz
+        uninstall deps demo clean fuzz
 
-all: lib
+all: lib lua
 lib: $(B)/liblayerdb.a $(B)/liblayerdb.so $(B)/layerdb.pc
 
 $(B)/obj/%.o: src/%.c src/*.h | $(B)/obj
@@ -44,8 +57,10 @@ $(B)/liblayerdb.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,liblayerdb.so.0 -o $@ $^ $(LIBS)
 
 VERSION := $(shell sed -n 's/^\#define LAYERDB_VERSION "\(.*\)"/\1/p' src/layerdb.h)
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
 $(B)/layerdb.pc: layerdb.pc.in Makefile | $(B)/obj
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SUBST) $< > $@
 
 # Test programs link the static library plus the fault-injecting syscall seam
 # (src/os.c built with LAYERDB_FAULTS), so EIO, ENOSPC and failed fsyncs can be
@@ -58,13 +73,19 @@ TEST_LIB_OBJ := $(filter-out $(B)/obj/os.o,$(LIB_OBJ)) $(B)/obj/os_faults.o
 $(B)/test/%: spec/c/%.c spec/c/*.h $(TEST_LIB_OBJ) | $(B)/test
 	$(CC) -std=c11 -D_GNU_SOURCE -DLAYERDB_FAULTS $(WARN) -Wno-missing-prototypes $(CFLAGS) $(DEP_CFLAGS) -Isrc $< $(TEST_LIB_OBJ) -o $@ $(LIBS)
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 src/layerdb.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/liblayerdb.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/liblayerdb.so $(DESTDIR)$(PREFIX)/lib/liblayerdb.so.0
-	ln -sf liblayerdb.so.0 $(DESTDIR)$(PREFIX)/lib/liblayerdb.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' layerdb.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/layerdb.pc
+# ---- Install: the C library, then the Lua side (lua.mk: install-lua) ----
+install: lib install-lua
+	install -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+	install -m 644 src/layerdb.h '$(DESTDIR)$(INCLUDEDIR)/'
+	install -m 644 $(B)/liblayerdb.a '$(DESTDIR)$(LIBDIR)/'
+	install -m 755 $(B)/liblayerdb.so '$(DESTDIR)$(LIBDIR)/liblayerdb.so.0'
+	ln -sf liblayerdb.so.0 '$(DESTDIR)$(LIBDIR)/liblayerdb.so'
+	$(PC_SUBST) layerdb.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/layerdb.pc'
+
+uninstall: uninstall-lua
+	rm -f '$(DESTDIR)$(INCLUDEDIR)/layerdb.h' '$(DESTDIR)$(LIBDIR)/liblayerdb.a' \
+	    '$(DESTDIR)$(LIBDIR)/liblayerdb.so.0' '$(DESTDIR)$(LIBDIR)/liblayerdb.so' \
+	    '$(DESTDIR)$(PKGCONFIGDIR)/layerdb.pc'
 
 # ---- Tests ----
 # check-plain runs every suite with this build; check-asan and check-tsan

@@ -3,8 +3,11 @@
 # the Lua benchmark.
 #
 #   make lua          build/lua54/layerdb.so   require("layerdb") for lua5.4
-#                     build/luajit/layerdb.so  the same source for LuaJIT 2.1
+#                     build/luajit/layerdb.so  the same source for LuaJIT 2.1,
+#                                              when LuaJIT's headers are present
 #                     build/layerdb-run        Lua 5.4 host, layerdb built in
+#   make install-lua  (part of make install) those three into BINDIR,
+#                     LUA_CMODDIR and LUAJIT_CMODDIR; uninstall-lua removes them
 #   make lua-check    the busted specs (Lua 5.4, LuaJIT) and the rockspec, as
 #                     TAP (scripts/tap-lua54.sh, tap-luajit.sh, tap-rockspec.sh)
 #   make lua-bench    bench/lua_bench.lua: set/get per second for 1M keys,
@@ -20,11 +23,14 @@
 LUA54_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA54_LIBS := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUAJIT_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+HAVE_LUAJIT := $(shell pkg-config --exists luajit 2>/dev/null && echo yes)
+LUAJIT_MOD := $(if $(HAVE_LUAJIT),$(B)/luajit/layerdb.so)
 LUA_BENCH_KEYS ?= 1000000
 
-.PHONY: lua lua-check lua-bench rock rock-install
+.PHONY: lua lua-check lua-bench rock rock-install install-lua uninstall-lua
 
-lua: $(B)/lua54/layerdb.so $(B)/luajit/layerdb.so $(B)/layerdb-run
+lua: $(B)/lua54/layerdb.so $(LUAJIT_MOD) $(B)/layerdb-run
+	$(if $(HAVE_LUAJIT),,@echo "note: no LuaJIT headers (pkg-config luajit): the LuaJIT module is not built")
 
 $(B)/lua54 $(B)/luajit:
 	mkdir -p $@
@@ -43,6 +49,17 @@ $(B)/luajit/layerdb.so: $(B)/luajit/lua_layerdb.o $(LIB_OBJ)
 
 $(B)/layerdb-run: $(B)/lua54/layerdb_run.o $(B)/lua54/lua_layerdb.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA54_LIBS) $(LIBS)
+
+install-lua: lua
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LUA_CMODDIR)'
+	install -m 755 $(B)/layerdb-run '$(DESTDIR)$(BINDIR)/layerdb-run'
+	install -m 755 $(B)/lua54/layerdb.so '$(DESTDIR)$(LUA_CMODDIR)/layerdb.so'
+	$(if $(HAVE_LUAJIT),install -d '$(DESTDIR)$(LUAJIT_CMODDIR)' && \
+	    install -m 755 $(LUAJIT_MOD) '$(DESTDIR)$(LUAJIT_CMODDIR)/layerdb.so')
+
+uninstall-lua:
+	rm -f '$(DESTDIR)$(BINDIR)/layerdb-run' '$(DESTDIR)$(LUA_CMODDIR)/layerdb.so' \
+	    '$(DESTDIR)$(LUAJIT_CMODDIR)/layerdb.so'
 
 lua-check: lua
 	scripts/tap-lua54.sh

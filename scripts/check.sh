@@ -1,8 +1,9 @@
 #!/bin/sh
 # check.sh -- run every test suite and print one final line "N passed, N failed".
 #
-# Suites: the C tests (spec/c/*_test.c) built plainly; make install and an
-# app built with pkg-config; the Lua specs (busted, under Lua 5.4 and
+# Suites: the C tests (spec/c/*_test.c) built plainly; make install and
+# uninstall (an app built with pkg-config, the Lua modules required from
+# plain lua5.4 and LuaJIT, the installed layerdb-run); the Lua specs (busted, under Lua 5.4 and
 # LuaJIT) and the LuaRocks install; the fast C tests under valgrind; then the
 # C tests rebuilt and run under AddressSanitizer+UndefinedBehaviorSanitizer
 # and under ThreadSanitizer (the writer thread). Every suite prints TAP; this script counts "ok" and
@@ -55,7 +56,7 @@ build() { # make TARGET quietly; a build failure is a failed suite
 for suite in $SUITES; do
     case $suite in
     plain) build tests && run_c_suites build "c" ;;
-    install) build lib && run_tap "install" scripts/tap-install.sh ;;
+    install) build all && run_tap "install" scripts/tap-install.sh ;;
     valgrind)
         build tests && for t in $VALGRIND_TESTS; do
             [ -x "build/test/$t" ] && run_tap "valgrind $t" valgrind -q --error-exitcode=99 \

@@ -4,5 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
-make -s lib lua
+make -s
 cd build && ./layerdb-run ../examples/quickstart.lua quickstart.db
