@@ -160,11 +160,12 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
 
 /* Open the file, lock it if we write, replay it, and start the writer. */
 static int open_file(layerdb *db, const char *path, const layerdb_options *o, int persist) {
-    int created;
+    const char *kind;
     if (strlen(path) >= sizeof db->path)
         return seterr(db, LAYERDB_INVALID, "path is too long (%zu bytes)", strlen(path));
     strcpy(db->path, path);
-    if (ldb_os_open(path, persist, persist, &db->fd, &created) != 0) {
+    if (ldb_os_open(path, persist, persist, &db->fd, &kind) != 0) {
+        if (kind) return seterr(db, LAYERDB_NOTDB, "'%s' is not a regular file (it is %s)", path, kind);
         if (errno == ENOENT && !persist && !o->readonly) return LAYERDB_OK; /* nothing to read */
         return seterr(db, LAYERDB_IOERR, "open '%s': %s", path, strerror(errno));
     }

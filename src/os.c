@@ -13,7 +13,13 @@
  *      pid, so a classic POSIX lock on a second byte is taken too, purely so
  *      another process can ask F_GETLK who holds the file.
  *  (5) Lock bytes lie far past any real file size, leaving the other bytes
- *      free for read-only followers to lock later. */
+ *      free for read-only followers to lock later.
+ *  (6) A database is a regular file. Opening never waits and never loops:
+ *      a directory, FIFO, device or socket is refused at once, and a
+ *      dangling symbolic link is created through, as open(2) with O_CREAT
+ *      does. A missing file is created with a plain O_CREAT: two processes
+ *      creating it at once both open the same file, and the writer lock
+ *      decides which of them writes its header. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -64,20 +70,53 @@ static int fault_hit(int op, size_t *short_bytes) {
 #define FAULT(op, shortp) 0
 #endif
 
-int ldb_os_open(const char *path, int writable, int create, int *fd, int *created) {
-    int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-    *created = 0;
-    for (;;) {
-        int f = open(path, flags, 0644);
-        if (f >= 0) { *fd = f; return 0; }
-        if (errno == EINTR) continue;
-        if (errno != ENOENT || !create || !writable) return -1;
-        /* O_EXCL: if another process creates it between our two opens, we
-         * loop and open theirs instead of both believing they created it. */
-        f = open(path, flags | O_CREAT | O_EXCL, 0644);
-        if (f >= 0) { *fd = f; *created = 1; return 0; }
-        if (errno != EEXIST && errno != EINTR) return -1;
+/* What a path that is not a regular file names, for the caller's message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "of an unknown kind";
+}
+
+/* open() failed. A directory opened for writing fails with EISDIR and a
+ * Unix socket with ENXIO: name what they are, as for the others. */
+static int not_openable(const char *path, const char **kind) {
+    int saved = errno;
+    struct stat st;
+    if ((saved == EISDIR || saved == ENXIO) && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        *kind = file_kind(st.st_mode);
+    errno = saved;
+    return -1;
+}
+
+/* Rule (6). O_NONBLOCK only so that opening a FIFO cannot wait for a
+ * writer; it is cleared again, though it means nothing for regular files. */
+int ldb_os_open(const char *path, int writable, int create, int *fd, const char **kind) {
+    int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK;
+    if (create && writable) flags |= O_CREAT;
+    int f;
+    *fd = -1;
+    *kind = NULL;
+    do f = open(path, flags, 0644);
+    while (f < 0 && errno == EINTR);
+    if (f < 0) return not_openable(path, kind);
+    struct stat st;
+    if (fstat(f, &st) != 0 || fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) != 0) {
+        int saved = errno;
+        close(f);
+        errno = saved;
+        return -1;
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(f);
+        *kind = file_kind(st.st_mode);
+        errno = EINVAL;
+        return -1;
+    }
+    *fd = f;
+    return 0;
 }
 
 void ldb_os_close(int fd) {

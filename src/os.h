@@ -16,10 +16,12 @@
 
 #include "alloc.h"
 
-/* Open for reading and writing, creating if asked; *created tells whether
- * this call created the file. */
+/* Open a database file, for reading and writing if 'writable', creating a
+ * missing one if 'create' too. A path that names something other than a
+ * regular file fails with *kind set to what it is ("a directory", ...);
+ * otherwise *kind is NULL and errno tells. */
 LDB_INTERNAL int ldb_os_open(const char *path, int writable, int create, int *fd,
-                             int *created);
+                             const char **kind);
 LDB_INTERNAL void ldb_os_close(int fd);
 LDB_INTERNAL int ldb_os_size(int fd, uint64_t *size);
 LDB_INTERNAL int ldb_os_pread_all(int fd, void *buf, size_t n, uint64_t off,
