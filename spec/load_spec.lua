@@ -164,9 +164,39 @@ describe("layerdb.load", function()
     assert.equal(text, h.read(path))
   end)
 
-  it("reports a directory or a missing parent directory with the path and errno text", function()
-    assert.error_matches(function() layerdb.load(dir) end, "open '" .. dir .. "': Is a directory", 1, true)
+  it("refuses a directory, a FIFO or a device at once, naming what it is", function()
+    assert.error_matches(function() layerdb.load(dir) end,
+      "'" .. dir .. "' is not a regular file (it is a directory)", 1, true)
+    assert.error_matches(function() layerdb.load("/dev/null", { readonly = true }) end,
+      "'/dev/null' is not a regular file (it is a character device)", 1, true)
+    -- A FIFO once could block the open for good: try it in a child that a
+    -- timeout kills, so a regression fails here instead of hanging busted.
+    local fifo = dir .. "/pipe.db"
+    assert.equal(0, select(3, h.sh("mkfifo " .. h.q(fifo))))
+    for _, opts in ipairs({ "{}", "{ readonly = true }", "{ persistence = false }" }) do
+      local code = "local ok, err = pcall(require('layerdb').load, " .. string.format("%q", fifo) ..
+        ", " .. opts .. ") print(ok, err)"
+      local out, _, status = h.sh("timeout -s KILL 60 " .. h.child_cmd(code))
+      assert.equal(0, status)
+      assert.truthy(out:find("false\t.*is not a regular file %(it is a FIFO%)"), out)
+    end
+  end)
+
+  it("reports a missing parent directory or a file used as a directory with the errno text", function()
     assert.error_matches(function() layerdb.load(dir .. "/no/such/dir.db") end,
-      "No such file or directory", 1, true)
+      "open '" .. dir .. "/no/such/dir.db': No such file or directory", 1, true)
+    h.write(dir .. "/notes.txt", "text")
+    assert.error_matches(function() layerdb.load(dir .. "/notes.txt/game.db") end,
+      "open '" .. dir .. "/notes.txt/game.db': Not a directory", 1, true)
+  end)
+
+  it("follows a dangling symbolic link and creates the file at its target", function()
+    local link, target = dir .. "/save.db", dir .. "/real.db"
+    assert.equal(0, select(3, h.sh("ln -s " .. h.q(target) .. " " .. h.q(link))))
+    local db = layerdb.load(link)
+    db:set("k", "v")
+    db:close()
+    assert.equal("link", h.sh("test -L " .. h.q(link) .. " && echo link"):match("%a+"))
+    assert.equal("v", layerdb.load(target):get("k"))
   end)
 end)

@@ -207,6 +207,38 @@ describe("layerdb-run", function()
       end)
     end
 
+    it("ends on SIGTERM even inside a C call that never returns, and the file still opens", function()
+      -- os.execute waits in system(), which the hook cannot interrupt: the
+      -- grace alarm ends the process with the signal instead.
+      h.write(dir .. "/script.lua", [[
+        local db = require("layerdb").load("w.db")
+        db:set("before", "flushed")
+        db:flush()
+        print("ready")
+        io.stdout:flush()
+        os.execute("sleep 120 & echo $! > sleep.pid; wait")
+        print("the C call returned")
+      ]])
+      local proc = h.spawn("cd " .. h.q(dir) .. " && exec " .. RUN .. " script.lua 2>err.txt")
+      assert.is_true(h.wait_line(proc, "ready"))
+      -- Signal only once the script is inside os.execute: sleep.pid is
+      -- written from there.
+      local sleeper
+      for _ = 1, 6000 do
+        sleeper = h.exists(dir .. "/sleep.pid") and h.read(dir .. "/sleep.pid"):match("%d+")
+        if sleeper then break end
+        os.execute("sleep 0.01")
+      end
+      assert.truthy(sleeper, "the script never reached os.execute")
+      h.kill(proc, "TERM")
+      local out, status = h.finish(proc)
+      os.execute("kill " .. sleeper .. " 2>/dev/null")
+      assert.equal(143, status)
+      assert.falsy(out:find("the C call returned", 1, true))
+      assert.truthy(h.read(dir .. "/err.txt"):find("s after the signal", 1, true))
+      assert.equal("flushed", stored("w.db", "before"))
+    end)
+
     it("that cannot be closed (disk full) makes the exit status 1 with a warning", function()
       local full = h.mount_full(dir)
       if not full then return pending("cannot mount a 1 MiB tmpfs here (needs root)") end

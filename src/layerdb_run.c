@@ -14,7 +14,11 @@
  *      "interrupted by SIGINT" at every Lua instruction from then on, so
  *      even a script that catches errors unwinds; the host then closes the
  *      state and re-raises the signal, so the exit status shows it. A second
- *      signal before that kills at once (the way out of a stuck C call).
+ *      signal before that kills at once. A C call that never returns to Lua
+ *      (os.execute of a long command, say) would keep the hook from ever
+ *      running, so the first signal also arms an alarm: GRACE_SECONDS
+ *      later the process ends with the signal without closing, as a crash
+ *      would (the file stays valid; see the README on what a crash loses).
  *      At the interactive prompt Ctrl-C only discards the current input.
  * A warning from the binding ("layerdb: closing a database failed: ...")
  * is always printed and makes the exit status 1; other warnings follow
@@ -42,6 +46,9 @@ int luaopen_layerdb(lua_State *L); /* lua_layerdb.c */
 
 #define PROGNAME "layerdb-run"
 #define LINE_CAP 512 /* bytes read per fgets at the prompt */
+#define GRACE_SECONDS 5 /* after SIGINT/SIGTERM, how long closing may take */
+#define STRINGIFY2(x) #x
+#define STRINGIFY(x) STRINGIFY2(x)
 
 typedef struct host {
     int argc;
@@ -80,6 +87,19 @@ static void on_signal(int signo) {
     }
     sig.caught = signo;
     if (sig.L != NULL) lua_sethook(sig.L, stop_hook, LUA_MASKCOUNT, 1);
+    alarm(GRACE_SECONDS);
+}
+
+/* SIGALRM: the script did not stop within GRACE_SECONDS of the signal.
+ * Only async-signal-safe calls here. */
+static void on_grace_over(int signo) {
+    (void)signo;
+    static const char msg[] = PROGNAME ": still running " STRINGIFY(GRACE_SECONDS)
+        " s after the signal (in a C call that does not return); exiting without closing\n";
+    ssize_t unused = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)unused;
+    signal(sig.caught, SIG_DFL);
+    raise(sig.caught);
 }
 
 /* No SA_RESTART: a blocking read in the script (or at the prompt) returns
@@ -91,6 +111,8 @@ static void set_signals(void (*handler)(int)) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_grace_over;
+    sigaction(SIGALRM, &sa, NULL);
 }
 
 /* Forget a handled SIGINT (at the prompt), with the signals blocked so a new
@@ -103,6 +125,7 @@ static void clear_interrupt(lua_State *L) {
     pthread_sigmask(SIG_BLOCK, &set, &old);
     lua_sethook(L, NULL, 0, 0);
     sig.caught = 0;
+    alarm(0);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
