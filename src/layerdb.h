@@ -131,7 +131,14 @@ LAYERDB_API void layerdb_options_init(layerdb_options *opts);
  * A torn tail (the file cut inside its last records, as a crash leaves it)
  * is truncated back to the last whole record and the open succeeds:
  * layerdb_info() reports the bytes dropped. A damaged record before the
- * tail fails with LAYERDB_CORRUPT naming the offset, unless opts->repair. */
+ * tail fails with LAYERDB_CORRUPT naming the offset, unless opts->repair.
+ *
+ * 'path' must name a regular file, or a missing one in an existing
+ * directory. A dangling symbolic link is followed and the file created at
+ * its target, as open(2) with O_CREAT does. A directory, FIFO, device or
+ * socket fails at once with LAYERDB_NOTDB ("'x' is not a regular file (it
+ * is a FIFO)"); a missing directory, a path through a file or a symlink
+ * loop with LAYERDB_IOERR and the system's reason. */
 LAYERDB_API int layerdb_open(layerdb **db, const char *path, const layerdb_options *opts);
 
 /* Flush every write to the file, fsync it, stop the writer thread and free
