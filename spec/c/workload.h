@@ -162,11 +162,13 @@ TEST_UNUSED static int rec_pipe_read(struct rec_pipe *p) {
     return 1;
 }
 
-/* Collect records until the deadline or until 'want' have arrived. */
-TEST_UNUSED static void rec_pipe_wait(struct rec_pipe *p, uint64_t deadline_ns, size_t want) {
+/* Collect records until the deadline, until 'want' have arrived, or until
+ * 'until' (if not NULL) says the records so far are enough. */
+TEST_UNUSED static void rec_pipe_wait(struct rec_pipe *p, uint64_t deadline_ns, size_t want,
+                                      int (*until)(const struct rec_pipe *p)) {
     for (;;) {
         uint64_t now = now_ns();
-        if (p->n >= want || now >= deadline_ns) return;
+        if (p->n >= want || now >= deadline_ns || (until && until(p))) return;
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
         int timeout_ms = (int)((deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS);
         int ready = poll(&pfd, 1, timeout_ms);
@@ -192,7 +194,7 @@ TEST_UNUSED static void kill_child_and_drain(pid_t pid, struct rec_pipe *p, int 
 /* ---- The writer child and its crash ---- */
 
 #define VALUE_MAX 300                       /* value lengths are 1..VALUE_MAX */
-#define RECORD_WAIT_LIMIT_NS (10 * NS_PER_S) /* a child this slow is a bug */
+#define RECORD_WAIT_LIMIT_NS (60 * NS_PER_S) /* a child this slow is a bug */
 #define CHILD_MAX_KEYS 10000000u             /* a runaway child stops here */
 
 /* Exit statuses of a child that was not killed. */
@@ -219,6 +221,7 @@ struct writer_plan {
     /* After each set of key i: write one record of rec_size bytes to fd. */
     void (*send_record)(layerdb *db, int fd, uint64_t i);
     size_t rec_size;
+    size_t max_pending; /* the max_pending_bytes option; 0 = the default */
 };
 
 TEST_UNUSED static _Noreturn void child_fail(layerdb *db, const char *what, uint64_t i, int rc,
@@ -243,6 +246,7 @@ static _Noreturn void child_write_keys(const struct writer_plan *plan, int fd, p
     layerdb_options opts;
     layerdb_options_init(&opts);
     opts.fsync = plan->fsync;
+    if (plan->max_pending) opts.max_pending_bytes = plan->max_pending;
     layerdb *db = NULL;
     int rc = layerdb_open(&db, plan->path, &opts);
     if (rc != LAYERDB_OK) child_fail(db, "open", plan->start, rc, CHILD_OPEN_FAILED);
@@ -263,7 +267,8 @@ static _Noreturn void child_write_keys(const struct writer_plan *plan, int fd, p
 
 struct kill_plan {
     uint64_t delay_ns;    /* kill this long after fork... */
-    size_t after_records; /* ...or after this many records, whichever first */
+    size_t after_records; /* ...or after this many records, whichever first, */
+    int (*until)(const struct rec_pipe *p); /* or once this says so (NULL: no) */
 };
 
 struct child_run {
@@ -292,7 +297,7 @@ TEST_UNUSED static int crash_child(struct child_run *run, const struct writer_pl
     close(fds[1]);
     rec_pipe_init(&run->recs, fds[0], plan->rec_size);
     uint64_t limit = kp->delay_ns < RECORD_WAIT_LIMIT_NS ? kp->delay_ns : RECORD_WAIT_LIMIT_NS;
-    rec_pipe_wait(&run->recs, run->start_ns + limit, kp->after_records);
+    rec_pipe_wait(&run->recs, run->start_ns + limit, kp->after_records, kp->until);
     run->kill_ns = now_ns();
     kill_child_and_drain(run->pid, &run->recs, &run->status);
     return 0;
