@@ -310,7 +310,7 @@ void bench_layerdb(struct bench *b) {
         {.test = "set, fsync no", .fsync = LAYERDB_FSYNC_NO, .file = "no.ldb",
          .durability = "the OS decides: a power loss may lose more"},
         {.test = "set, fsync everysec", .fsync = LAYERDB_FSYNC_EVERYSEC,
-         .file = "everysec.ldb", .durability = "a crash loses at most ~1 s"},
+         .file = "everysec.ldb", .durability = "a power loss loses about the last second"},
     };
     set_policies(b, p, 3);
     b->set_off_ops = add_policy_row(b, &p[0]);
