@@ -99,9 +99,10 @@ function M.spawn(cmd)
 end
 
 -- The spawned command's pid (the shell may write it after the command has
--- started printing).
+-- started printing). A loaded machine may leave the shell waiting for the
+-- CPU for a while, so the wait is a minute: a guard, not a speed check.
 function M.pid(proc)
-  for _ = 1, 500 do
+  for _ = 1, 6000 do
     local pid = tonumber(M.read(proc.pidfile):match("%d+") or "")
     if pid then return pid end
     os.execute("sleep 0.01")

@@ -16,9 +16,11 @@
  *      state and re-raises the signal, so the exit status shows it. A second
  *      signal before that kills at once. A C call that never returns to Lua
  *      (os.execute of a long command, say) would keep the hook from ever
- *      running, so the first signal also arms an alarm: GRACE_SECONDS
- *      later the process ends with the signal without closing, as a crash
- *      would (the file stays valid; see the README on what a crash loses).
+ *      running, so the first signal also arms an alarm: if the script is
+ *      not back in Lua GRACE_SECONDS later, the process ends with the
+ *      signal without closing, as a crash would (the file stays valid; see
+ *      the README on what a crash loses). The hook disarms it: once the
+ *      script unwinds, closing is not cut short, however slow the disk.
  *      At the interactive prompt Ctrl-C only discards the current input.
  * A warning from the binding ("layerdb: closing a database failed: ...")
  * is always printed and makes the exit status 1; other warnings follow
@@ -46,7 +48,7 @@ int luaopen_layerdb(lua_State *L); /* lua_layerdb.c */
 
 #define PROGNAME "layerdb-run"
 #define LINE_CAP 512 /* bytes read per fgets at the prompt */
-#define GRACE_SECONDS 5 /* after SIGINT/SIGTERM, how long closing may take */
+#define GRACE_SECONDS 5 /* after SIGINT/SIGTERM, how long a C call may keep the script from stopping */
 #define STRINGIFY2(x) #x
 #define STRINGIFY(x) STRINGIFY2(x)
 
@@ -72,6 +74,7 @@ static struct {
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
+    alarm(0); /* back in Lua: closing may take as long as the disk needs */
     luaL_error(L, "interrupted by %s", sig.caught == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 

@@ -47,9 +47,19 @@ static size_t largest_record(void) {
                          {val, VALUE_MAX}};
     return ldb_logfmt_command_record_size(3, argv);
 }
-/* What a kill may lose: two batches, each at most max_pending_bytes plus a
- * SYNCED record and the one record that may pass the bound. */
-#define LOSS_BOUND (2 * (KILL_MAX_PENDING + LDB_SYNCED_RECORD_SIZE + largest_record()))
+/* What a kill may lose: the records not yet given to pwrite(), which are
+ * in two batches at most: 'flushing', which the thread is writing, and
+ * 'active', which callers fill. The thread asks for (or takes) the next
+ * batch only once it has written the last (writer_main, take_batch,
+ * hand_over), and each holds at most max(max_pending_bytes, a SYNCED
+ * record plus one record) bytes: ldb_writer_reserve_slow admits a record
+ * to a batch with records in it only within max_pending, and only an
+ * empty batch takes one of any size, after a SYNCED record. */
+static size_t one_batch_bound(void) {
+    size_t alone = LDB_SYNCED_RECORD_SIZE + largest_record();
+    return KILL_MAX_PENDING > alone ? KILL_MAX_PENDING : alone;
+}
+#define LOSS_BOUND (2 * one_batch_bound())
 
 /* ---- The child acknowledges each key on a pipe ---- */
 
