@@ -28,11 +28,12 @@ DEP_CFLAGS := $(shell pkg-config --cflags $(PKG_DEPS) 2>/dev/null)
 DEP_LIBS := $(shell pkg-config --libs $(PKG_DEPS) 2>/dev/null || echo -lxxhash)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(DEP_CFLAGS) -fvisibility=hidden -fPIC
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(DEP_CFLAGS) -Isrc -fvisibility=hidden -fPIC
 LIBS := $(DEP_LIBS) -lpthread
 
 LIB_SRC := src/alloc.c src/os.c src/table.c src/log_format.c src/writer.c \
-           src/recovery.c src/keyspace.c src/db.c
+           src/recovery.c src/keyspace.c src/db.c src/reply.c src/command.c \
+           src/command_table.c $(wildcard src/commands/*.c)
 B := build
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard spec/c/*_test.c)
@@ -45,6 +46,7 @@ all: lib lua
 lib: $(B)/liblayerdb.a $(B)/liblayerdb.so $(B)/layerdb.pc
 
 $(B)/obj/%.o: src/%.c src/*.h | $(B)/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/obj $(B)/test $(B)/bench:

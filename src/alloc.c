@@ -12,6 +12,13 @@ static void *libc_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
 static void *libc_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
 static void libc_free(void *p, void *ud) { (void)ud; free(p); }
 
+/* For what outlives any handle (command replies). */
+static ldb_alloc libc_alloc = {{libc_malloc, libc_realloc, libc_free, NULL}, 0};
+
+ldb_alloc *ldb_alloc_libc(void) {
+    return &libc_alloc;
+}
+
 void ldb_alloc_init(ldb_alloc *a, const layerdb_allocator *user) {
     if (user && user->malloc && user->realloc && user->free) {
         a->fn = *user;

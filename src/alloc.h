@@ -40,6 +40,9 @@ typedef struct ldb_alloc {
 } ldb_alloc;
 
 LDB_INTERNAL void ldb_alloc_init(ldb_alloc *a, const layerdb_allocator *user);
+/* The C library's allocator, shared by the process: for memory that
+ * outlives any handle (command replies). */
+LDB_INTERNAL ldb_alloc *ldb_alloc_libc(void);
 /* Sizes are passed to free/realloc so the counter stays exact; callers
  * always know them (entries, tables and buffers record their sizes). */
 LDB_INTERNAL void *ldb_malloc(ldb_alloc *a, size_t n);

@@ -17,12 +17,14 @@
  *
  * LOCKS: db->lock guards table, taken and errmsg, and also the writer's
  * batch being appended to (writer.c), so a set takes one lock. */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "db.h"
 #include "keyspace.h"
 #include "os.h"
 #include "recovery.h"
@@ -371,17 +373,21 @@ static void drop_taken(layerdb *db) {
     db->taken = NULL;
 }
 
-int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size_t vlen) {
-    int rc = check_write(db, key, klen);
-    if (rc) return rc;
+/* Check a value's pointer and size. */
+static int check_value(layerdb *db, const void *val, size_t vlen) {
     if (!val && vlen) return seterr(db, LAYERDB_INVALID, "value is NULL with length %zu", vlen);
     if (vlen > LAYERDB_MAX_VALUE)
         return seterr(db, LAYERDB_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vlen,
                       LAYERDB_MAX_VALUE);
-    uint64_t end = 0;
+    return LAYERDB_OK;
+}
+
+/* The set itself, db->lock held: *end gets its record's end. */
+LDB_HOT_INLINE int set_locked(layerdb *db, const void *key, size_t klen, const void *val,
+                              size_t vlen, uint64_t *end) {
+    int rc;
     size_t need = 0, esize = 0;
     ldb_entry *replaced;
-    pthread_mutex_lock(&db->lock);
     uint64_t h = ldb_table_prepare(&db->table, key, klen);
     ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen, &esize);
     if (!e)
@@ -390,13 +396,22 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
              (rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
         seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
     if (rc == LAYERDB_OK) {
-        end = log_set(db, e, esize, need, replaced == NULL);
+        *end = log_set(db, e, esize, need, replaced == NULL);
         drop_entry(db, replaced);
         drop_taken(db);
         log_finish(db);
     } else {
         ldb_entry_free(&db->alloc, e);
     }
+    return rc;
+}
+
+int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size_t vlen) {
+    int rc = check_write(db, key, klen);
+    if (rc || (rc = check_value(db, val, vlen))) return rc;
+    uint64_t end = 0;
+    pthread_mutex_lock(&db->lock);
+    rc = set_locked(db, key, klen, val, vlen, &end);
     pthread_mutex_unlock(&db->lock);
     return rc ? rc : wait_durable(db, end);
 }
@@ -527,4 +542,99 @@ int layerdb_info_get(layerdb *db, layerdb_info *info) {
         ldb_writer_stats(db->writer, &info->log_bytes, &info->synced_bytes,
                          &info->largest_batch_bytes);
     return LAYERDB_OK;
+}
+
+/* ---- For the command layer (db.h) ---- */
+
+int ldb_db_check_open(layerdb *db) {
+    return check_handle(db);
+}
+
+int ldb_db_check_writable(layerdb *db) {
+    if (db->readonly) return seterr(db, LAYERDB_READONLY, "database '%s' is open read-only", db->path);
+    return LAYERDB_OK;
+}
+
+void ldb_db_lock(layerdb *db) {
+    pthread_mutex_lock(&db->lock);
+}
+
+void ldb_db_unlock(layerdb *db) {
+    pthread_mutex_unlock(&db->lock);
+}
+
+int ldb_db_lookup(layerdb *db, const void *key, size_t klen, const void **val, size_t *vlen) {
+    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
+    if (!e) return 0;
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    *val = v.val;
+    *vlen = v.vlen;
+    return 1;
+}
+
+uint64_t ldb_db_count(layerdb *db) {
+    return db->table.count;
+}
+
+int ldb_db_set_locked(layerdb *db, const void *key, size_t klen, const void *val, size_t vlen,
+                      uint64_t *end) {
+    *end = 0;
+    int rc = check_key(db, key, klen);
+    if (rc || (rc = check_value(db, val, vlen))) return rc;
+    return set_locked(db, key, klen, val, vlen, end);
+}
+
+/* Room in the log for "DEL" with all n keys, whichever are present once
+ * the room is there (reserving may wait with db->lock released, and other
+ * threads may add keys meanwhile), and for dropping n entries and the
+ * taken one; *need gets that largest record's size. */
+static int reserve_del(layerdb *db, size_t n, const ldb_slice *keys, ldb_slice *argv,
+                       size_t *need) {
+    argv[0] = (ldb_slice){(const unsigned char *)"DEL", 3};
+    memcpy(argv + 1, keys, n * sizeof *keys);
+    *need = 0;
+    if (!db->writer) return LAYERDB_OK;
+    *need = ldb_logfmt_command_record_size(n + 1, argv);
+    if (*need == SIZE_MAX) return log_reserve(db, SIZE_MAX);
+    return ldb_writer_reserve(db->writer, *need + (n + 1) * LDB_WRITER_ITEM_SIZE, db->errmsg,
+                              sizeof db->errmsg);
+}
+
+int ldb_db_del_locked(layerdb *db, size_t n, const ldb_slice *keys, size_t *removed,
+                      uint64_t *end) {
+    *removed = 0;
+    *end = 0;
+    ldb_slice *argv = ldb_malloc(&db->alloc, ldb_mul_size(n + 1, sizeof *argv));
+    ldb_entry **gone = ldb_malloc(&db->alloc, ldb_mul_size(n, sizeof *gone));
+    size_t need = 0, argc = 1;
+    int rc = argv && gone ? reserve_del(db, n, keys, argv, &need)
+                          : seterr(db, LAYERDB_NOMEM, "out of memory deleting %zu keys", n);
+    /* The room is reserved: nothing can fail from here. A key named twice
+     * is removed (and logged) once. */
+    for (size_t i = 0; rc == LAYERDB_OK && i < n; i++) {
+        ldb_entry *e = ldb_table_remove(&db->table, keys[i].p, keys[i].len);
+        if (!e) continue;
+        gone[*removed] = e;
+        argv[argc++] = keys[i];
+        (*removed)++;
+    }
+    if (rc == LAYERDB_OK && *removed > 0) {
+        if (db->writer) {
+            size_t size = ldb_logfmt_command_record_size(argc, argv);
+            assert(size <= need);
+            ldb_writer_encode(db->writer, size, argc, argv);
+            *end = log_commit(db, size);
+        }
+        for (size_t i = 0; i < *removed; i++) drop_entry(db, gone[i]);
+        drop_taken(db);
+        log_finish(db);
+    }
+    if (argv) ldb_free(&db->alloc, argv, (n + 1) * sizeof *argv);
+    if (gone) ldb_free(&db->alloc, gone, n * sizeof *gone);
+    return rc;
+}
+
+int ldb_db_wait_durable(layerdb *db, uint64_t end) {
+    return wait_durable(db, end);
 }

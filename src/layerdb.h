@@ -73,14 +73,18 @@ enum layerdb_persistence {
     LAYERDB_PERSIST_OFF = 1  /* never write anything to disk */
 };
 
+/* What a crash can lose: a process crash (kill -9) under EVERYSEC or NO
+ * loses the writes not yet handed to the OS, at most two batches of
+ * max_pending_bytes plus one record each (usually the last milliseconds);
+ * a power loss also loses what was not yet fsynced. The README's
+ * "Durability" section has the details. */
 enum layerdb_fsync {
     LAYERDB_FSYNC_EVERYSEC = 0, /* default: fsync about once a second; a
-                                   crash loses at most ~1 s of writes */
+                                   power loss loses about the last second */
     LAYERDB_FSYNC_ALWAYS = 1,   /* set/remove return only after their record
                                    is fsynced; a crash loses no acked write */
     LAYERDB_FSYNC_NO = 2        /* never fsync while open (close still does):
-                                   the OS decides; a process crash loses at
-                                   most a few ms, a power loss more */
+                                   the OS decides when data reaches the disk */
 };
 
 /* A custom allocator, as game engines bring their own. All three functions
@@ -213,12 +217,53 @@ typedef struct layerdb_info {
                                (table, entries, log buffers), as requested */
     uint64_t largest_batch_bytes; /* the most bytes the writer thread wrote
                                in one go since open: how far it fell behind
-                               the callers (at most max_pending_bytes, or
-                               one record larger than that) */
+                               the callers (at most max_pending_bytes
+                               plus one record) */
     int persistent;         /* 1 if writes go to a file */
 } layerdb_info;
 
 LAYERDB_API int layerdb_info_get(layerdb *db, layerdb_info *info);
+
+/* ---- Redis commands ---- */
+
+/* A command's reply, shaped as hiredis's redisReply. */
+#define LAYERDB_REPLY_STRING 1  /* a bulk string: str, len */
+#define LAYERDB_REPLY_ARRAY 2   /* elements, element[] */
+#define LAYERDB_REPLY_INTEGER 3 /* integer */
+#define LAYERDB_REPLY_NIL 4     /* a missing value */
+#define LAYERDB_REPLY_STATUS 5  /* str, len: "OK", "PONG" */
+#define LAYERDB_REPLY_ERROR 6   /* str, len: Redis's text, "ERR syntax error" */
+#define LAYERDB_REPLY_DOUBLE 7  /* dval, and str, len: its text */
+#define LAYERDB_REPLY_MAP 9     /* elements (keys and values, alternating) */
+
+typedef struct layerdb_reply {
+    int type;                       /* LAYERDB_REPLY_* */
+    long long integer;              /* INTEGER */
+    double dval;                    /* DOUBLE */
+    size_t len;                     /* bytes of str */
+    char *str;                      /* STRING, STATUS, ERROR, DOUBLE: len
+                                       bytes and a terminating zero byte */
+    size_t elements;                /* ARRAY, MAP */
+    struct layerdb_reply **element; /* ARRAY, MAP */
+} layerdb_reply;
+
+/* Run one Redis command, argv[0] being its name in any case ("SET", "get"),
+ * on the handle's own client context. Arguments are binary-safe: argvlen
+ * gives each one's length (argvlen == NULL: zero-terminated strings).
+ * Returns LAYERDB_OK whenever the command produced a reply, an error reply
+ * included (WRONGTYPE, a syntax error, an unknown command): *reply is then
+ * a tree for layerdb_reply_free. A failure of the engine keeps its code
+ * (LAYERDB_READONLY, LAYERDB_IOERR, LAYERDB_FULL, LAYERDB_NOMEM, ...) with
+ * *reply NULL and the detail in layerdb_errmsg. A command that fails
+ * changes nothing and logs nothing. Replies are allocated with the C
+ * library's malloc, not the handle's allocator, and outlive the handle.
+ * The commands there are so far: PING, ECHO, GET, SET (NX, XX, GET),
+ * SETNX, GETSET, GETDEL, STRLEN, MGET, DEL, UNLINK, EXISTS, TYPE, DBSIZE. */
+LAYERDB_API int layerdb_command(layerdb *db, int argc, const char **argv, const size_t *argvlen,
+                                layerdb_reply **reply);
+
+/* Free a reply and every element under it. NULL is harmless. */
+LAYERDB_API void layerdb_reply_free(layerdb_reply *reply);
 
 /* ---- Errors ---- */
 

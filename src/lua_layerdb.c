@@ -2,8 +2,9 @@
  *
  * layerdb.load(path [, opts]) returns a database: a full userdata LDb that
  * holds the engine handle. Its metatable gives the methods (set, get,
- * remove, len, pairs, flush, info, close) and __gc, __close, __len, __pairs,
- * __tostring, shaped like Lua's own file handles (liolib.c). Written for
+ * remove, len, pairs, flush, info, close, call) and __gc, __close, __len,
+ * __pairs, __tostring, shaped like Lua's own file handles (liolib.c). Any
+ * other method name runs the Redis command of that name (db:incr("n")). Written for
  * Lua 5.4; lua_compat.h covers LuaJIT 2.1 and Lua 5.1.
  *
  * Invariants:
@@ -19,7 +20,8 @@
  *  (4) A value from layerdb_get/layerdb_take is pushed before the next
  *      engine call on its handle.
  *  (5) No C globals: the two metatables (database and iterator) are
- *      upvalues 1 and 2 of every function the module registers. */
+ *      upvalues 1 and 2 of every function the module registers (and of
+ *      __index, whose upvalue 3 is the methods table). */
 #include <stdio.h>
 #include <string.h>
 
@@ -447,12 +449,115 @@ static int db_pairs(lua_State *L) {
     return 3;
 }
 
+/* ---- Redis commands: db:call(name, ...) and db:<command>(...) ---- */
+
+/* Push reply r as a Lua value: integer, string, nil, true for status OK,
+ * other status text, sequence, number, table for a map. A nil inside an
+ * array becomes false, so the table stays a sequence (as in Redis's own
+ * Lua scripting). [-0, +1, m] */
+static void push_reply(lua_State *L, const layerdb_reply *r, int in_array) {
+    luaL_checkstack(L, 3, "reply nested too deeply");
+    switch (r->type) {
+    case LAYERDB_REPLY_INTEGER: lua_pushinteger(L, (lua_Integer)r->integer); break;
+    case LAYERDB_REPLY_STRING:
+    case LAYERDB_REPLY_ERROR: lua_pushlstring(L, r->str, r->len); break;
+    case LAYERDB_REPLY_STATUS:
+        if (r->len == 2 && memcmp(r->str, "OK", 2) == 0) lua_pushboolean(L, 1);
+        else lua_pushlstring(L, r->str, r->len);
+        break;
+    case LAYERDB_REPLY_DOUBLE: lua_pushnumber(L, (lua_Number)r->dval); break;
+    case LAYERDB_REPLY_ARRAY:
+        lua_createtable(L, (int)r->elements, 0);
+        for (size_t i = 0; i < r->elements; i++) {
+            push_reply(L, r->element[i], 1);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    case LAYERDB_REPLY_MAP:
+        lua_createtable(L, 0, (int)(r->elements / 2));
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            push_reply(L, r->element[i], 1);
+            push_reply(L, r->element[i + 1], 1);
+            lua_rawset(L, -3);
+        }
+        break;
+    default:
+        if (in_array) lua_pushboolean(L, 0);
+        else lua_pushnil(L);
+    }
+}
+
+/* Run in protected mode, so that a memory error while converting leaves
+ * the reply to be freed (invariant (2)): pushes the value and whether it
+ * is an error reply. */
+static int convert_reply(lua_State *L) {
+    const layerdb_reply *r = lua_touserdata(L, 1);
+    push_reply(L, r, 0);
+    lua_pushboolean(L, r->type == LAYERDB_REPLY_ERROR);
+    return 2;
+}
+
+/* Run the command named by the string at 'name_idx' with the arguments
+ * from 'first' to the top (strings, or numbers in their string form), and
+ * return its reply; an error reply raises its text. [-0, +1, v] */
+static int run_command(lua_State *L, int name_idx, int first) {
+    layerdb *db = checkdb(L);
+    int top = lua_gettop(L), argc = top - first + 2;
+    const char **argv = lua_newuserdata(L, (size_t)argc * sizeof *argv);
+    size_t *lens = lua_newuserdata(L, (size_t)argc * sizeof *lens);
+    argv[0] = luaL_checklstring(L, name_idx, &lens[0]);
+    for (int i = first; i <= top; i++) {
+        if (lua_type(L, i) != LUA_TSTRING && lua_type(L, i) != LUA_TNUMBER)
+            typeerror(L, i, "string");
+        argv[i - first + 1] = lua_tolstring(L, i, &lens[i - first + 1]);
+    }
+    lua_pushcfunction(L, convert_reply); /* before the reply exists: may raise */
+    luaL_checkstack(L, 2, NULL);
+    layerdb_reply *r = NULL;
+    int rc = layerdb_command(db, argc, argv, lens, &r);
+    if (rc != LAYERDB_OK) return raise_engine(L, db, rc);
+    lua_pushlightuserdata(L, r);
+    int status = lua_pcall(L, 1, 2, 0);
+    layerdb_reply_free(r);
+    if (status != LUA_OK || lua_toboolean(L, -1)) { /* a Lua error, or an error reply */
+        if (status == LUA_OK) lua_pop(L, 1);
+        return lua_error(L);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* db:call(name, ...) -> the reply */
+static int db_call(lua_State *L) {
+    return run_command(L, 2, 3);
+}
+
+/* db:<name>(...), a command as a method: upvalue 3 is its name. */
+static int db_command_method(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_insert(L, 2);
+    return run_command(L, 2, 3);
+}
+
+/* __index: the methods, then any other name as a command method (its
+ * reply is "ERR unknown command" if there is no such command). */
+static int db_index(lua_State *L) {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(3)); /* the methods table */
+    if (!lua_isnil(L, -1) || lua_type(L, 2) != LUA_TSTRING) return 1;
+    lua_pushvalue(L, DB_MT_UP);
+    lua_pushvalue(L, ITER_MT_UP);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, db_command_method, 3);
+    return 1;
+}
+
 /* ---- Registration ---- */
 
 static const luaL_Reg db_methods[] = {
     {"set", db_set},     {"get", db_get},     {"remove", db_remove}, {"len", db_len},
     {"pairs", db_pairs}, {"flush", db_flush}, {"info", db_info},     {"close", db_close},
-    {NULL, NULL},
+    {"call", db_call},   {NULL, NULL},
 };
 
 static const luaL_Reg db_meta[] = {
@@ -481,8 +586,11 @@ int luaopen_layerdb(lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_pushvalue(L, mt);
     set_funcs(L, mt, db_meta);
+    lua_pushvalue(L, mt);
+    lua_pushvalue(L, mt + 1);
     lua_newtable(L);
     set_funcs(L, mt, db_methods);
+    lua_pushcclosure(L, db_index, 3);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     lua_newtable(L);

@@ -1,0 +1,53 @@
+/* reply_text.h -- replies as short text, for tests that compare them
+ * (command_test.c, redis_diff_test.c): $bytes for a bulk string, +text for
+ * a status, -text for an error, :n for an integer, (nil), [a,b] for an
+ * array. cmd() runs a command given as space-separated words. Header-only,
+ * as test.h is. */
+#ifndef LAYERDB_REPLY_TEXT_H
+#define LAYERDB_REPLY_TEXT_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "layerdb.h"
+#include "test.h"
+
+TEST_UNUSED static void render(const layerdb_reply *r, char *out, size_t cap) {
+    size_t n = strlen(out);
+    switch (r->type) {
+    case LAYERDB_REPLY_STRING: snprintf(out + n, cap - n, "$%.*s", (int)r->len, r->str); break;
+    case LAYERDB_REPLY_STATUS: snprintf(out + n, cap - n, "+%s", r->str); break;
+    case LAYERDB_REPLY_ERROR: snprintf(out + n, cap - n, "-%s", r->str); break;
+    case LAYERDB_REPLY_INTEGER: snprintf(out + n, cap - n, ":%lld", r->integer); break;
+    case LAYERDB_REPLY_NIL: snprintf(out + n, cap - n, "(nil)"); break;
+    case LAYERDB_REPLY_ARRAY:
+        snprintf(out + n, cap - n, "[");
+        for (size_t i = 0; i < r->elements; i++) {
+            if (i) strncat(out, ",", cap - strlen(out) - 1);
+            render(r->element[i], out, cap);
+        }
+        strncat(out, "]", cap - strlen(out) - 1);
+        break;
+    default: snprintf(out + n, cap - n, "?%d", r->type);
+    }
+}
+
+/* Run the space-separated words of 'line' as a command; the rendered reply,
+ * or "rc=N" when the engine failed. */
+TEST_UNUSED static const char *cmd(layerdb *db, const char *line) {
+    static char out[1024];
+    char words[512];
+    const char *argv[32];
+    int argc = 0;
+    snprintf(words, sizeof words, "%s", line);
+    for (char *w = strtok(words, " "); w && argc < 32; w = strtok(NULL, " ")) argv[argc++] = w;
+    layerdb_reply *r = NULL;
+    int rc = layerdb_command(db, argc, argv, NULL, &r);
+    out[0] = '\0';
+    if (rc != LAYERDB_OK) snprintf(out, sizeof out, "rc=%d", rc);
+    else render(r, out, sizeof out);
+    layerdb_reply_free(r);
+    return out;
+}
+
+#endif
