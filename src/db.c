@@ -263,13 +263,19 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a record of 'need' bytes, and for the two
- * entries a write may drop (drop_entry) (db->lock held, maybe released
- * while waiting for space). */
-LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
+/* Make room in the log for a record of 'need' bytes, and for the 'drops'
+ * entries the write may drop (drop_entry, and the taken one) (db->lock
+ * held, maybe released while waiting for space). */
+LDB_HOT_INLINE int log_reserve_dropping(layerdb *db, size_t need, size_t drops) {
     if (!db->writer) return LAYERDB_OK;
-    if (need != SIZE_MAX) need += 2 * LDB_WRITER_ITEM_SIZE; /* SIZE_MAX: too big */
+    if (need != SIZE_MAX) need += drops * LDB_WRITER_ITEM_SIZE; /* SIZE_MAX: too big */
     return ldb_writer_reserve(db->writer, need, db->errmsg, sizeof db->errmsg);
+}
+
+/* log_reserve_dropping for a write that drops at most two entries: the one
+ * it replaces or removes, and the taken one. */
+LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
+    return log_reserve_dropping(db, need, 2);
 }
 
 /* Size a command's record, make room for it and encode it there, not yet
@@ -593,12 +599,8 @@ static int reserve_del(layerdb *db, size_t n, const ldb_slice *keys, ldb_slice *
                        size_t *need) {
     argv[0] = (ldb_slice){(const unsigned char *)"DEL", 3};
     memcpy(argv + 1, keys, n * sizeof *keys);
-    *need = 0;
-    if (!db->writer) return LAYERDB_OK;
-    *need = ldb_logfmt_command_record_size(n + 1, argv);
-    if (*need == SIZE_MAX) return log_reserve(db, SIZE_MAX);
-    return ldb_writer_reserve(db->writer, *need + (n + 1) * LDB_WRITER_ITEM_SIZE, db->errmsg,
-                              sizeof db->errmsg);
+    *need = db->writer ? ldb_logfmt_command_record_size(n + 1, argv) : 0;
+    return log_reserve_dropping(db, *need, n + 1);
 }
 
 int ldb_db_del_locked(layerdb *db, size_t n, const ldb_slice *keys, size_t *removed,
