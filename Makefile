@@ -31,9 +31,9 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(DEP_CFLAGS) -Isrc -fvisibility=hidden -fPIC
 LIBS := $(DEP_LIBS) -lpthread
 
-LIB_SRC := src/alloc.c src/os.c src/table.c src/log_format.c src/writer.c \
-           src/recovery.c src/keyspace.c src/db.c src/reply.c src/command.c \
-           src/command_table.c $(wildcard src/commands/*.c)
+# Every C file in src/ is the engine, but the Lua binding and the host.
+LIB_SRC := $(filter-out src/lua_layerdb.c src/layerdb_run.c,$(wildcard src/*.c)) \
+           $(wildcard src/commands/*.c)
 B := build
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard spec/c/*_test.c)

@@ -25,20 +25,35 @@
 #include <string.h>
 
 #include "db.h"
+#include "command.h"
 #include "keyspace.h"
 #include "os.h"
 #include "recovery.h"
 #include "table.h"
 #include "writer.h"
 
+/* Entries the table dropped while the writer thread may still encode a
+ * SET_REF to them (log_set): freed once it is past the batch it was in
+ * when the last one came (limbo_collect), by the thread that allocated
+ * them. Room for a write's drops is made before the write changes
+ * anything (limbo_reserve), so dropping never fails. */
+typedef struct ldb_limbo {
+    ldb_entry **ents;
+    size_t n, cap;
+    uint64_t batch; /* the writer's batch when the last one came */
+} ldb_limbo;
+
 struct layerdb {
     ldb_alloc alloc;          /* fixed at open */
     pthread_mutex_t lock;     /* guards the fields marked (L) */
     int lock_ready;           /* lock was initialised */
     int open_failed;          /* holds only errmsg: every call is refused */
-    ldb_table table;          /* (L) */
+    ldb_keyspace ks;          /* (L) the databases; the fast path uses 0 */
+    ldb_limbo limbo;          /* (L) */
     ldb_entry *taken;         /* (L) last layerdb_take result, freed by the
                                  next modifying call */
+    layerdb_client *client;   /* (L) layerdb_command's client context */
+    int64_t next_expire_ms;   /* (L) when active expiry runs next */
     ldb_writer *writer;       /* NULL when not persisting */
     int fd;                   /* -1 when no file is open */
     int readonly;             /* writes refused */
@@ -141,11 +156,6 @@ static int settle_file(layerdb *db, ldb_recovery *rec) {
     return LAYERDB_OK;
 }
 
-/* The writer frees dropped entries once it is past them (drop_entry). */
-static void release_entry(ldb_alloc *a, void *e) {
-    ldb_entry_free(a, e);
-}
-
 static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recovery *rec) {
     ldb_writer_config cfg;
     cfg.fd = db->fd;
@@ -156,7 +166,6 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
     cfg.max_pending = o->max_pending_bytes;
     cfg.salt = rec->salt;
     cfg.lock = &db->lock;
-    cfg.release = release_entry;
     return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
 }
 
@@ -174,8 +183,11 @@ static int open_file(layerdb *db, const char *path, const layerdb_options *o, in
     int rc = persist ? lock_file(db) : LAYERDB_OK;
     if (rc) return rc;
     ldb_recovery rec;
-    rc = ldb_recover(db->fd, path, &db->alloc, o->repair, ldb_ks_replay, &db->table, &rec,
+    layerdb_client *replayer = ldb_client_new(db, 1);
+    if (!replayer) return seterr(db, LAYERDB_NOMEM, "out of memory opening '%s'", path);
+    rc = ldb_recover(db->fd, path, &db->alloc, o->repair, ldb_client_replay, replayer, &rec,
                      db->errmsg, sizeof db->errmsg);
+    layerdb_client_free(replayer);
     if (rc) return rc;
     db->replayed = rec.records;
     db->dropped_bytes = rec.needs_init ? 0 : rec.file_size - rec.good_end;
@@ -184,11 +196,17 @@ static int open_file(layerdb *db, const char *path, const layerdb_options *o, in
     return rc ? rc : start_writer(db, o, &rec);
 }
 
-/* Release everything but the handle itself and its message. */
+static void limbo_free_all(layerdb *db);
+
+/* Release everything but the handle itself and its message (the writer
+ * has stopped). */
 static void release(layerdb *db) {
+    layerdb_client_free(db->client);
+    db->client = NULL;
     ldb_entry_free(&db->alloc, db->taken);
     db->taken = NULL;
-    ldb_table_free(&db->table);
+    limbo_free_all(db);
+    ldb_ks_free(&db->ks);
     ldb_os_close(db->fd);
     db->fd = -1;
 }
@@ -207,7 +225,7 @@ int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
     db->fd = -1;
     uint64_t seed;
     ldb_os_random(&seed, sizeof seed);
-    ldb_table_init(&db->table, &db->alloc, seed);
+    ldb_ks_init(&db->ks, &db->alloc, seed);
     int rc = check_options(db, opts);
     if (rc == LAYERDB_OK && pthread_mutex_init(&db->lock, NULL) != 0)
         rc = seterr(db, LAYERDB_NOMEM, "cannot create a mutex");
@@ -216,6 +234,8 @@ int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
     db->policy = opts->fsync;
     int persist = path && opts->persistence == LAYERDB_PERSIST_ON && !opts->readonly;
     if (rc == LAYERDB_OK && path) rc = open_file(db, path, opts, persist);
+    if (rc == LAYERDB_OK && !(db->client = ldb_client_new(db, 0)))
+        rc = seterr(db, LAYERDB_NOMEM, "out of memory opening a handle");
     if (rc) {
         release(db);
         db->open_failed = 1;
@@ -263,19 +283,69 @@ static int check_write(layerdb *db, const void *key, size_t klen) {
 
 /* ---- Writing ---- */
 
-/* Make room in the log for a record of 'need' bytes, and for the 'drops'
- * entries the write may drop (drop_entry, and the taken one) (db->lock
- * held, maybe released while waiting for space). */
-LDB_HOT_INLINE int log_reserve_dropping(layerdb *db, size_t need, size_t drops) {
+/* Make room in the log for a record of 'need' bytes (db->lock held,
+ * maybe released while waiting for space). */
+LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
     if (!db->writer) return LAYERDB_OK;
-    if (need != SIZE_MAX) need += drops * LDB_WRITER_ITEM_SIZE; /* SIZE_MAX: too big */
     return ldb_writer_reserve(db->writer, need, db->errmsg, sizeof db->errmsg);
 }
 
-/* log_reserve_dropping for a write that drops at most two entries: the one
- * it replaces or removes, and the taken one. */
-LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
-    return log_reserve_dropping(db, need, 2);
+/* ---- Dropping entries (see ldb_limbo) ---- */
+
+static void limbo_free_all(layerdb *db) {
+    for (size_t i = 0; i < db->limbo.n; i++) ldb_entry_free(&db->alloc, db->limbo.ents[i]);
+    db->limbo.n = 0;
+    if (db->writer == NULL && db->limbo.cap) {
+        ldb_free(&db->alloc, db->limbo.ents, db->limbo.cap * sizeof *db->limbo.ents);
+        db->limbo.ents = NULL;
+        db->limbo.cap = 0;
+    }
+}
+
+/* Free the limbo once the writer is past every SET_REF it may hold. */
+LDB_HOT_INLINE void limbo_collect(layerdb *db) {
+    if (db->limbo.n && !ldb_writer_may_reference(db->writer, db->limbo.batch))
+        limbo_free_all(db);
+}
+
+static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
+    size_t cap = db->limbo.cap ? db->limbo.cap : 64;
+    while (cap - db->limbo.n < drops) cap = ldb_mul_size(cap, 2);
+    ldb_entry **p = cap == SIZE_MAX ? NULL
+                                    : ldb_realloc(&db->alloc, db->limbo.ents,
+                                                  db->limbo.cap * sizeof *p, ldb_mul_size(cap, sizeof *p));
+    if (!p) return seterr(db, LAYERDB_NOMEM, "out of memory dropping %zu entries", drops);
+    db->limbo.ents = p;
+    db->limbo.cap = cap;
+    return LAYERDB_OK;
+}
+
+/* Room to drop 'drops' entries, made before a write changes anything. */
+LDB_HOT_INLINE int limbo_reserve(layerdb *db, size_t drops) {
+    if (!db->writer) return LAYERDB_OK;
+    limbo_collect(db);
+    return db->limbo.cap - db->limbo.n >= drops ? LAYERDB_OK : limbo_grow(db, drops);
+}
+
+/* Free an entry the table no longer holds, or put it in the limbo if a
+ * SET_REF queued in one of the last two batches may point at it. */
+static inline void drop_entry(layerdb *db, ldb_entry *e) {
+    if (!e) return;
+    int tag = ldb_entry_reference_batch(e);
+    if (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag)) {
+        assert(db->limbo.n < db->limbo.cap); /* limbo_reserve came first */
+        db->limbo.ents[db->limbo.n++] = e;
+        db->limbo.batch = ldb_writer_batch(db->writer);
+    } else {
+        ldb_entry_free(&db->alloc, e);
+    }
+}
+
+/* Room for a write's record and its drops (the entry it replaces or
+ * removes, and the taken one). */
+LDB_HOT_INLINE int write_reserve(layerdb *db, size_t need) {
+    int rc = log_reserve(db, need);
+    return rc ? rc : limbo_reserve(db, 2);
 }
 
 /* Size a command's record, make room for it and encode it there, not yet
@@ -288,7 +358,7 @@ LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, s
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
-    int rc = log_reserve(db, *need);
+    int rc = write_reserve(db, *need);
     if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
     return rc;
 }
@@ -306,7 +376,7 @@ LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
     *need = 0;
     if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, esize - 1);
-    return log_reserve(db, *need);
+    return write_reserve(db, *need);
 }
 
 /* Queue the SET record of the new entry e, now in the table, which holds
@@ -315,8 +385,8 @@ LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
  * A small set of a new key queues a reference to e, and the writer thread
  * encodes the record: the caller copies nothing. Any other set copies e
  * into the record, as a constant prefix and one copy. The reason is what
- * dropping e costs later (drop_entry): a referenced entry must be freed
- * through the writer, and in a stream of overwrites that cost more than
+ * dropping e costs later (drop_entry): a referenced entry must wait in
+ * the limbo, and in a stream of overwrites that cost more than
  * the copy saves (entries freed in batches, their memory read by the
  * writer's core, made the next entries slower to write), while a copied
  * one is freed at once. So a stream of overwrites copies and frees as
@@ -325,26 +395,12 @@ LDB_HOT_INLINE uint64_t log_set(layerdb *db, ldb_entry *e, size_t esize, size_t 
                                 int new_key) {
     if (!db->writer) return 0;
     if (new_key && need <= LDB_WRITER_REF_MAX) {
-        ldb_entry_mark_referenced(e, ldb_writer_batch_tag(db->writer));
+        ldb_entry_mark_referenced(e, ldb_writer_batch(db->writer));
         ldb_writer_encode_set_ref(db->writer, ldb_entry_string_args(e), esize - 1);
         return ldb_writer_commit_set_ref(db->writer, need);
     }
     ldb_writer_encode_args(db->writer, need, 3, &ldb_logfmt_set_name, ldb_entry_string_args(e));
     return ldb_writer_commit(db->writer, need);
-}
-
-/* Free an entry the table no longer holds, between log_commit and
- * log_finish (db->lock held). A set's record queued in one of the last
- * two batches may still point at a referenced entry (log_set), so the
- * writer thread has it freed once it is past that; any other is freed at
- * once, as deferred frees made later overwrites slower. */
-static inline void drop_entry(layerdb *db, ldb_entry *e) {
-    if (!e) return;
-    int batch = ldb_entry_reference_batch(e);
-    if (batch >= 0 && db->writer && ldb_writer_may_reference(db->writer, (unsigned)batch))
-        ldb_writer_release(db->writer, e, ldb_entry_size(e));
-    else
-        ldb_entry_free(&db->alloc, e);
 }
 
 /* A write's last step in the log: the thread may take the batch now. */
@@ -394,12 +450,12 @@ LDB_HOT_INLINE int set_locked(layerdb *db, const void *key, size_t klen, const v
     int rc;
     size_t need = 0, esize = 0;
     ldb_entry *replaced;
-    uint64_t h = ldb_table_prepare(&db->table, key, klen);
+    uint64_t h = ldb_table_prepare(&db->ks.keys[0], key, klen);
     ldb_entry *e = ldb_entry_create_string(&db->alloc, key, klen, val, vlen, &esize);
     if (!e)
         rc = seterr(db, LAYERDB_NOMEM, "out of memory storing a %zu-byte value", vlen);
     else if ((rc = log_reserve_set(db, esize, &need)) == LAYERDB_OK &&
-             (rc = ldb_ks_set(&db->table, h, e, &replaced)) != LAYERDB_OK)
+             (rc = ldb_ks_put(&db->ks, 0, h, e, 0, &replaced)) != LAYERDB_OK)
         seterr(db, rc, "out of memory storing a %zu-byte value", vlen);
     if (rc == LAYERDB_OK) {
         *end = log_set(db, e, esize, need, replaced == NULL);
@@ -432,14 +488,19 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
     size_t need;
     pthread_mutex_lock(&db->lock);
     ldb_entry *e = NULL;
+    int expired = 0;
     if ((rc = log_encode(db, 2, argv, &need)) != LAYERDB_OK) {
         /* a disk error or no memory: the message is set */
-    } else if (!(e = ldb_table_remove(&db->table, key, klen))) {
+    } else if (!(e = ldb_ks_find_any(&db->ks, 0, key, klen, LDB_KS_CLOCK, &expired))) {
         rc = LAYERDB_NOTFOUND;
     } else {
+        /* An expired key is gone for the caller; removing it is logged
+         * all the same. */
+        (void)ldb_ks_unlink(&db->ks, 0, key, klen);
+        if (expired) rc = LAYERDB_NOTFOUND;
         end = log_commit(db, need);
         drop_taken(db);
-        if (keep) {
+        if (keep && !expired) {
             ldb_entry_view v;
             ldb_entry_decode(e, &v);
             if (val) *val = v.val;
@@ -481,7 +542,7 @@ int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val, siz
     int rc = check_key(db, key, klen);
     if (rc) return rc;
     pthread_mutex_lock(&db->lock);
-    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
+    const ldb_entry *e = ldb_ks_find(&db->ks, 0, key, klen, LDB_KS_CLOCK);
     if (e) {
         ldb_entry_view v;
         ldb_entry_decode(e, &v);
@@ -498,7 +559,7 @@ int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_
     if (rc) return rc;
     if (!buf && cap) return seterr(db, LAYERDB_INVALID, "buffer is NULL with capacity %zu", cap);
     pthread_mutex_lock(&db->lock);
-    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
+    const ldb_entry *e = ldb_ks_find(&db->ks, 0, key, klen, LDB_KS_CLOCK);
     if (e) {
         ldb_entry_view v;
         ldb_entry_decode(e, &v);
@@ -512,10 +573,13 @@ int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_
 typedef struct scan_ctx {
     layerdb_scan_fn fn;
     void *ud;
+    ldb_keyspace *ks;
+    int64_t now;
 } scan_ctx;
 
 static void scan_entry(void *ud, const ldb_entry *e) {
     scan_ctx *c = ud;
+    if (ldb_ks_is_expired(c->ks, 0, e, c->now)) return;
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
     c->fn(c->ud, v.key, v.klen, v.val, v.vlen);
@@ -525,9 +589,9 @@ int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn
     int rc = check_handle(db);
     if (rc) return rc;
     if (!cursor || !fn) return seterr(db, LAYERDB_INVALID, "cursor and callback are required");
-    scan_ctx c = {fn, ud};
+    scan_ctx c = {fn, ud, &db->ks, LDB_KS_CLOCK};
     pthread_mutex_lock(&db->lock);
-    *cursor = ldb_table_scan(&db->table, *cursor, count, scan_entry, &c);
+    *cursor = ldb_table_scan(&db->ks.keys[0], *cursor, count, scan_entry, &c);
     pthread_mutex_unlock(&db->lock);
     return LAYERDB_OK;
 }
@@ -538,7 +602,7 @@ int layerdb_info_get(layerdb *db, layerdb_info *info) {
     if (!info) return seterr(db, LAYERDB_INVALID, "info is NULL");
     memset(info, 0, sizeof *info);
     pthread_mutex_lock(&db->lock);
-    info->keys = db->table.count;
+    info->keys = db->ks.keys[0].count;
     pthread_mutex_unlock(&db->lock);
     info->memory_bytes = atomic_load_explicit(&db->alloc.live_bytes, memory_order_relaxed);
     info->dropped_bytes = db->dropped_bytes;
@@ -569,72 +633,54 @@ void ldb_db_unlock(layerdb *db) {
     pthread_mutex_unlock(&db->lock);
 }
 
-int ldb_db_lookup(layerdb *db, const void *key, size_t klen, const void **val, size_t *vlen) {
-    const ldb_entry *e = ldb_table_find(&db->table, key, klen);
-    if (!e) return 0;
-    ldb_entry_view v;
-    ldb_entry_decode(e, &v);
-    *val = v.val;
-    *vlen = v.vlen;
-    return 1;
-}
 
-uint64_t ldb_db_count(layerdb *db) {
-    return db->table.count;
-}
-
-int ldb_db_set_locked(layerdb *db, const void *key, size_t klen, const void *val, size_t vlen,
-                      uint64_t *end) {
-    *end = 0;
-    int rc = check_key(db, key, klen);
-    if (rc || (rc = check_value(db, val, vlen))) return rc;
-    return set_locked(db, key, klen, val, vlen, end);
-}
-
-/* Room in the log for "DEL" with all n keys, whichever are present once
- * the room is there (reserving may wait with db->lock released, and other
- * threads may add keys meanwhile), and for dropping n entries and the
- * taken one; *need gets that largest record's size. */
-static int reserve_del(layerdb *db, size_t n, const ldb_slice *keys, ldb_slice *argv,
-                       size_t *need) {
-    argv[0] = (ldb_slice){(const unsigned char *)"DEL", 3};
-    memcpy(argv + 1, keys, n * sizeof *keys);
-    *need = db->writer ? ldb_logfmt_command_record_size(n + 1, argv) : 0;
-    return log_reserve_dropping(db, *need, n + 1);
-}
-
-int ldb_db_del_locked(layerdb *db, size_t n, const ldb_slice *keys, size_t *removed,
-                      uint64_t *end) {
-    *removed = 0;
-    *end = 0;
-    ldb_slice *argv = ldb_malloc(&db->alloc, ldb_mul_size(n + 1, sizeof *argv));
-    ldb_entry **gone = ldb_malloc(&db->alloc, ldb_mul_size(n, sizeof *gone));
-    size_t need = 0, argc = 1;
-    int rc = argv && gone ? reserve_del(db, n, keys, argv, &need)
-                          : seterr(db, LAYERDB_NOMEM, "out of memory deleting %zu keys", n);
-    /* The room is reserved: nothing can fail from here. A key named twice
-     * is removed (and logged) once. */
-    for (size_t i = 0; rc == LAYERDB_OK && i < n; i++) {
-        ldb_entry *e = ldb_table_remove(&db->table, keys[i].p, keys[i].len);
-        if (!e) continue;
-        gone[*removed] = e;
-        argv[argc++] = keys[i];
-        (*removed)++;
-    }
-    if (rc == LAYERDB_OK && *removed > 0) {
-        if (db->writer) {
-            size_t size = ldb_logfmt_command_record_size(argc, argv);
-            assert(size <= need);
-            ldb_writer_encode(db->writer, size, argc, argv);
-            *end = log_commit(db, size);
-        }
-        for (size_t i = 0; i < *removed; i++) drop_entry(db, gone[i]);
-        drop_taken(db);
-        log_finish(db);
-    }
-    if (argv) ldb_free(&db->alloc, argv, (n + 1) * sizeof *argv);
-    if (gone) ldb_free(&db->alloc, gone, n * sizeof *gone);
+int ldb_db_error(layerdb *db, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
     return rc;
+}
+
+ldb_keyspace *ldb_db_keyspace(layerdb *db) {
+    return &db->ks;
+}
+
+ldb_alloc *ldb_db_alloc(layerdb *db) {
+    return &db->alloc;
+}
+
+int ldb_db_logging(layerdb *db) {
+    return db->writer != NULL;
+}
+
+layerdb_client *ldb_db_client(layerdb *db) {
+    return db->client;
+}
+
+int64_t *ldb_db_next_expire(layerdb *db) {
+    return &db->next_expire_ms;
+}
+
+int ldb_db_reserve(layerdb *db, size_t need, size_t drops) {
+    int rc = need ? log_reserve(db, need) : LAYERDB_OK;
+    return rc ? rc : limbo_reserve(db, drops + 1); /* + the taken entry */
+}
+
+void ldb_db_drop(layerdb *db, ldb_entry *e) {
+    drop_entry(db, e);
+}
+
+uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body, size_t len) {
+    uint64_t end = 0;
+    drop_taken(db);
+    if (db->writer && ncmds) {
+        size_t size = ldb_logfmt_encoded_commands_size(ncmds, len);
+        ldb_logfmt_put_encoded_commands(ldb_writer_room(db->writer), size, ncmds, body, len);
+        end = ldb_writer_commit(db->writer, size);
+    }
+    log_finish(db);
+    return end;
 }
 
 int ldb_db_wait_durable(layerdb *db, uint64_t end) {

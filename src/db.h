@@ -1,20 +1,22 @@
 /* db.h -- what the command layer needs of a handle (db.c), beyond the
- * public API: its lock, lookups and logged writes under that lock, and
- * waiting for durability after it.
+ * public API: its lock, its keyspace, logging a record, dropping entries,
+ * and waiting for durability.
  *
- * A command runs as: ldb_db_lock; lookups and writes (each write changes
- * the table and queues its log record, or changes nothing and returns an
- * engine code with the handle's message set); ldb_db_unlock; then
- * ldb_db_wait_durable with the last write's end, which under FSYNC_ALWAYS
- * waits for the fsync outside the lock, so that other threads' writes join
- * it. Every function marked "(lock held)" must be called between
- * ldb_db_lock and ldb_db_unlock. */
+ * A write command runs as: ldb_db_lock; ldb_db_reserve (room in the log
+ * for its record and for the entries it may drop: this may wait, and may
+ * fail with nothing changed); its changes to the keyspace, each dropped
+ * entry through ldb_db_drop; ldb_db_log with what it did; ldb_db_unlock;
+ * then ldb_db_wait_durable with the record's end, which under
+ * FSYNC_ALWAYS waits for the fsync outside the lock, so that other
+ * threads' writes join it. Every function marked "(lock held)" must be
+ * called between ldb_db_lock and ldb_db_unlock. */
 #ifndef LDB_DB_H
 #define LDB_DB_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keyspace.h"
 #include "layerdb.h"
 #include "log_format.h"
 
@@ -24,22 +26,32 @@ LDB_INTERNAL int ldb_db_check_open(layerdb *db);
 LDB_INTERNAL int ldb_db_check_writable(layerdb *db);
 LDB_INTERNAL void ldb_db_lock(layerdb *db);
 LDB_INTERNAL void ldb_db_unlock(layerdb *db);
+/* Set the handle's message; returns rc. */
+LDB_INTERNAL int ldb_db_error(layerdb *db, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* (lock held) 1 and the value if key is present, else 0. The value stays
- * valid until the next write. */
-LDB_INTERNAL int ldb_db_lookup(layerdb *db, const void *key, size_t klen, const void **val,
-                               size_t *vlen);
-/* (lock held) The number of keys. */
-LDB_INTERNAL uint64_t ldb_db_count(layerdb *db);
-/* (lock held) Set key to val and log "SET key val"; *end gets the record's
- * end for ldb_db_wait_durable (0 without persistence). */
-LDB_INTERNAL int ldb_db_set_locked(layerdb *db, const void *key, size_t klen, const void *val,
-                                   size_t vlen, uint64_t *end);
-/* (lock held) Remove every present key of keys[0..n) and log them as one
- * "DEL k1 k2 ..." record, so a crash keeps all of them or none; *removed
- * gets how many were present, *end as above. */
-LDB_INTERNAL int ldb_db_del_locked(layerdb *db, size_t n, const ldb_slice *keys, size_t *removed,
-                                   uint64_t *end);
+LDB_INTERNAL ldb_keyspace *ldb_db_keyspace(layerdb *db);
+LDB_INTERNAL ldb_alloc *ldb_db_alloc(layerdb *db);
+/* 1 if writes are logged (a file, persistence on). */
+LDB_INTERNAL int ldb_db_logging(layerdb *db);
+/* The handle's own client context, for layerdb_command. */
+LDB_INTERNAL layerdb_client *ldb_db_client(layerdb *db);
+/* (lock held) The time active expiry is due next; set it. */
+LDB_INTERNAL int64_t *ldb_db_next_expire(layerdb *db);
+
+/* (lock held) Room in the log for a record of up to 'need' bytes
+ * (ldb_logfmt_encoded_commands_size; 0 for no record) and for dropping
+ * 'drops' entries. May release the lock while it waits for the writer.
+ * LAYERDB_OK, or an engine code with the message set. */
+LDB_INTERNAL int ldb_db_reserve(layerdb *db, size_t need, size_t drops);
+/* (lock held) Free an entry the keyspace no longer holds, or keep it
+ * until the writer thread is past it. Needs room from ldb_db_reserve. */
+LDB_INTERNAL void ldb_db_drop(layerdb *db, ldb_entry *e);
+/* (lock held) Queue the record of ncmds commands encoded in body[0..len)
+ * into the room ldb_db_reserve made; returns its end for
+ * ldb_db_wait_durable (0 when not logging). Cannot fail. */
+LDB_INTERNAL uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body,
+                                 size_t len);
 /* (lock not held) Under FSYNC_ALWAYS, wait until the record ending at 'end'
  * is fsynced. */
 LDB_INTERNAL int ldb_db_wait_durable(layerdb *db, uint64_t end);

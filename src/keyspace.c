@@ -1,43 +1,183 @@
-/* keyspace.c -- the write commands (SET, DEL) applied to the table.
- * Used by db.c for live writes and by recovery for replay, so both paths
- * change the table in exactly the same way. */
-#include <stdio.h>
+/* keyspace.c -- the numbered databases and key deadlines (keyspace.h). */
+#include <assert.h>
 #include <string.h>
+#include <time.h>
 
 #include "keyspace.h"
+#include "layerdb.h"
 
-int ldb_ks_set(ldb_table *t, uint64_t h, ldb_entry *e, ldb_entry **replaced) {
-    return ldb_table_put_hashed(t, e, h, replaced) == 0 ? LAYERDB_OK : LAYERDB_NOMEM;
-}
-
-static int is_command(const ldb_slice *name, const char *want) {
-    size_t n = strlen(want);
-    return name->len == n && memcmp(name->p, want, n) == 0;
-}
-
-int ldb_ks_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv, char *msg,
-                  size_t cap) {
-    ldb_table *t = ud;
-    if (is_command(&argv[0], "SET") && argc == 3) {
-        if (dry_run) return LAYERDB_OK;
-        uint64_t h = ldb_table_prepare(t, argv[1].p, argv[1].len);
-        ldb_entry *old, *e = ldb_entry_create_string(t->alloc, argv[1].p, argv[1].len,
-                                                     argv[2].p, argv[2].len, NULL);
-        if (!e) return LAYERDB_NOMEM;
-        if (ldb_ks_set(t, h, e, &old) != LAYERDB_OK) {
-            ldb_entry_free(t->alloc, e);
-            return LAYERDB_NOMEM;
-        }
-        ldb_entry_free(t->alloc, old);
-        return LAYERDB_OK;
+void ldb_ks_init(ldb_keyspace *ks, ldb_alloc *a, uint64_t seed) {
+    memset(ks, 0, sizeof *ks);
+    ks->alloc = a;
+    ks->rng = seed | 1;
+    for (int d = 0; d < LDB_DBS; d++) {
+        ldb_table_init(&ks->keys[d], a, seed);
+        ldb_table_init(&ks->expires[d], a, seed);
     }
-    if (is_command(&argv[0], "DEL") && argc >= 2) {
-        for (size_t i = 1; !dry_run && i < argc; i++)
-            ldb_entry_free(t->alloc, ldb_table_remove(t, argv[i].p, argv[i].len));
-        return LAYERDB_OK;
-    }
-    int n = argv[0].len > 32 ? 32 : (int)argv[0].len;
-    snprintf(msg, cap, "unknown command '%.*s' with %zu arguments", n, (const char *)argv[0].p,
-             argc - 1);
-    return LAYERDB_CORRUPT;
 }
+
+void ldb_ks_free(ldb_keyspace *ks) {
+    ldb_ks_flush(ks, -1);
+}
+
+int64_t ldb_ks_clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t ldb_ks_random(ldb_keyspace *ks) {
+    uint64_t x = ks->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ks->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- Deadlines ---- */
+
+int64_t ldb_ks_deadline_of(const ldb_entry *x) {
+    ldb_entry_view v;
+    ldb_entry_decode(x, &v);
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++) u |= (uint64_t)v.val[i] << (8 * i);
+    return (int64_t)u;
+}
+
+static ldb_entry *find_deadline_entry(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_entry *x = ldb_table_find(&ks->expires[d], v.key, v.klen);
+    assert(x != NULL); /* invariant (1) */
+    return x;
+}
+
+int64_t ldb_ks_deadline(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    if (!ldb_entry_has_ttl(e)) return -1;
+    return ldb_ks_deadline_of(find_deadline_entry(ks, d, e));
+}
+
+int ldb_ks_is_expired(ldb_keyspace *ks, int d, const ldb_entry *e, int64_t now) {
+    if (!ldb_entry_has_ttl(e) || now == LDB_KS_NO_EXPIRY) return 0;
+    if (now == LDB_KS_CLOCK) now = ldb_ks_clock_ms();
+    return ldb_ks_deadline(ks, d, e) <= now;
+}
+
+ldb_entry *ldb_ks_find_any(ldb_keyspace *ks, int d, const void *key, size_t klen, int64_t now,
+                           int *expired) {
+    ldb_entry *e = ldb_table_find(&ks->keys[d], key, klen);
+    *expired = e && ldb_ks_is_expired(ks, d, e, now);
+    return e;
+}
+
+ldb_entry *ldb_ks_find(ldb_keyspace *ks, int d, const void *key, size_t klen, int64_t now) {
+    int expired;
+    ldb_entry *e = ldb_ks_find_any(ks, d, key, klen, now, &expired);
+    return expired ? NULL : e;
+}
+
+/* Remove e's deadline entry from expires[d]. */
+static void drop_deadline(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_entry *x = ldb_table_remove(&ks->expires[d], v.key, v.klen);
+    assert(x != NULL); /* invariant (1) */
+    ldb_entry_free(ks->alloc, x);
+    ks->ttl_keys--;
+}
+
+int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    unsigned char raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (unsigned char)((uint64_t)when >> (8 * i));
+    ldb_entry *x = ldb_entry_create_string(ks->alloc, v.key, v.klen, raw, sizeof raw, NULL);
+    ldb_entry *old;
+    if (!x || ldb_table_put(&ks->expires[d], x, &old) != 0) {
+        ldb_entry_free(ks->alloc, x);
+        return LAYERDB_NOMEM;
+    }
+    assert((old != NULL) == ldb_entry_has_ttl(e)); /* invariant (1) */
+    if (old) ldb_entry_free(ks->alloc, old);
+    else ks->ttl_keys++;
+    ldb_entry_set_ttl_flag(e, 1);
+    return LAYERDB_OK;
+}
+
+int ldb_ks_clear_deadline(ldb_keyspace *ks, int d, ldb_entry *e) {
+    if (!ldb_entry_has_ttl(e)) return 0;
+    drop_deadline(ks, d, e);
+    ldb_entry_set_ttl_flag(e, 0);
+    return 1;
+}
+
+/* ---- Keys ---- */
+
+int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
+               ldb_entry **replaced) {
+    assert(!ldb_entry_has_ttl(e));
+    if (ldb_table_put_hashed(&ks->keys[d], e, h, replaced) != 0) return LAYERDB_NOMEM;
+    ldb_entry *old = *replaced;
+    if (old && ldb_entry_has_ttl(old)) {
+        if (keep_ttl) ldb_entry_set_ttl_flag(e, 1); /* its deadline entry stays */
+        else drop_deadline(ks, d, old);
+    }
+    return LAYERDB_OK;
+}
+
+ldb_entry *ldb_ks_unlink(ldb_keyspace *ks, int d, const void *key, size_t klen) {
+    ldb_entry *e = ldb_table_remove(&ks->keys[d], key, klen);
+    if (e && ldb_entry_has_ttl(e)) drop_deadline(ks, d, e);
+    return e;
+}
+
+/* ---- Whole databases ---- */
+
+void ldb_ks_flush(ldb_keyspace *ks, int d) {
+    for (int i = d < 0 ? 0 : d; i < (d < 0 ? LDB_DBS : d + 1); i++) {
+        ks->ttl_keys -= ks->expires[i].count;
+        ldb_table_free(&ks->keys[i]);
+        ldb_table_free(&ks->expires[i]);
+    }
+}
+
+void ldb_ks_swap(ldb_keyspace *ks, int a, int b) {
+    ldb_table t = ks->keys[a];
+    ks->keys[a] = ks->keys[b];
+    ks->keys[b] = t;
+    t = ks->expires[a];
+    ks->expires[a] = ks->expires[b];
+    ks->expires[b] = t;
+}
+
+#ifndef NDEBUG
+typedef struct check_ctx {
+    ldb_keyspace *ks;
+    int d;
+    int bad;
+    uint64_t flagged;
+} check_ctx;
+
+static void check_entry(void *ud, const ldb_entry *e) {
+    check_ctx *c = ud;
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    int has = ldb_table_find(&c->ks->expires[c->d], v.key, v.klen) != NULL;
+    if (has != ldb_entry_has_ttl(e)) c->bad = 1;
+    c->flagged += has;
+}
+
+int ldb_ks_check(ldb_keyspace *ks) {
+    uint64_t total = 0;
+    for (int d = 0; d < LDB_DBS; d++) {
+        check_ctx c = {ks, d, 0, 0};
+        uint64_t cursor = 0;
+        do cursor = ldb_table_scan(&ks->keys[d], cursor, 4096, check_entry, &c);
+        while (cursor != 0);
+        if (c.bad || c.flagged != ks->expires[d].count) return 0;
+        total += ks->expires[d].count;
+    }
+    return total == ks->ttl_keys;
+}
+#endif

@@ -265,6 +265,19 @@ LAYERDB_API int layerdb_command(layerdb *db, int argc, const char **argv, const 
 /* Free a reply and every element under it. NULL is harmless. */
 LAYERDB_API void layerdb_reply_free(layerdb_reply *reply);
 
+/* A client context of its own: the database SELECT chose and the state of
+ * MULTI, which layerdb_command keeps in the handle's own context, shared
+ * by every caller of that handle. A thread or a connection that needs its
+ * own makes one with layerdb_client_new (NULL when out of memory, or when
+ * db is not open) and runs commands with layerdb_client_command, which
+ * works as layerdb_command. Use a client from one thread at a time, and
+ * free it with layerdb_client_free before closing its handle. */
+typedef struct layerdb_client layerdb_client;
+LAYERDB_API layerdb_client *layerdb_client_new(layerdb *db);
+LAYERDB_API int layerdb_client_command(layerdb_client *client, int argc, const char **argv,
+                                       const size_t *argvlen, layerdb_reply **reply);
+LAYERDB_API void layerdb_client_free(layerdb_client *client);
+
 /* ---- Errors ---- */
 
 /* The fixed text of a return code ("LAYERDB_LOCKED: database file is in use

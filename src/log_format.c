@@ -162,6 +162,20 @@ void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t argc, const ldb
     ldb_logfmt_append_commands(b, salt, 1, &argc, argv);
 }
 
+size_t ldb_logfmt_encoded_commands_size(size_t ncmds, size_t len) {
+    uint64_t body = 1 + (uint64_t)ldb_varint_len(ncmds) + len;
+    return body > LDB_MAX_BODY ? SIZE_MAX : (size_t)(LDB_FRAME_SIZE + body);
+}
+
+void ldb_logfmt_put_encoded_commands(unsigned char *frame, size_t size, size_t ncmds,
+                                     const unsigned char *body, size_t len) {
+    put_u32(frame, (uint32_t)(size - LDB_FRAME_SIZE));
+    unsigned char *p = frame + LDB_FRAME_SIZE;
+    *p++ = LDB_REC_COMMANDS;
+    p = ldb_varint_put(p, ncmds);
+    memcpy(p, body, len);
+}
+
 void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt) {
     for (size_t off = 0; off + LDB_FRAME_SIZE <= n;) {
         uint32_t len = get_u32(p + off);

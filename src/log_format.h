@@ -133,6 +133,14 @@ LDB_HOT_INLINE void ldb_logfmt_put_encoded_unsealed(unsigned char *frame, size_t
     memcpy(p, args, (size_t)(frame + size - p));
 }
 
+/* A COMMANDS record of ncmds commands whose parts (ldb_logfmt_put_args
+ * each) are already encoded one after the other in body[0..len): how the
+ * command layer logs what a command, or a transaction, did. The size, or
+ * SIZE_MAX past LDB_MAX_BODY; and the unsealed record at 'frame'. */
+LDB_INTERNAL size_t ldb_logfmt_encoded_commands_size(size_t ncmds, size_t len);
+LDB_INTERNAL void ldb_logfmt_put_encoded_commands(unsigned char *frame, size_t size, size_t ncmds,
+                                                  const unsigned char *body, size_t len);
+
 /* The same for a record of ncmds commands (a batch, applied all-or-nothing
  * on replay): command c has argcs[c] arguments, taken in turn from argv. */
 LDB_INTERNAL size_t ldb_logfmt_commands_record_size(size_t ncmds, const size_t *argcs,

@@ -114,18 +114,29 @@ static int grow_argv(replay_ctx *c, size_t need) {
     return 0;
 }
 
-/* Apply one COMMANDS body: all commands checked first, then applied. */
+/* Apply one COMMANDS body: all commands checked first, then applied.
+ * *partial is set when a command failed after others of the record were
+ * applied: only a record with a good checksum whose command the check
+ * passed but the handler refused (a bug that wrote it, or a crafted file)
+ * gets there, and repair cannot cut such a record out of the table. */
 static int apply_commands(replay_ctx *c, const unsigned char *body, size_t len, char *msg,
-                          size_t cap) {
+                          size_t cap, int *partial) {
     size_t max_argc, argc;
     if (ldb_logfmt_commands_validate(body, len, &max_argc) != 0) return LAYERDB_CORRUPT;
     if (grow_argv(c, max_argc) != 0) return LAYERDB_NOMEM;
     for (int dry = 1; dry >= 0; dry--) {
         ldb_cmd_reader cr;
         ldb_logfmt_commands_begin(&cr, body, len);
-        while (ldb_logfmt_commands_next(&cr, c->argv, &argc)) {
-            int rc = c->fn(c->ud, dry, argc, c->argv, msg, cap);
+        if (!dry) {
+            int rc = c->fn(c->ud, 0, 0, NULL, msg, cap); /* a record starts */
             if (rc) return rc;
+        }
+        for (int first = 1; ldb_logfmt_commands_next(&cr, c->argv, &argc); first = 0) {
+            int rc = c->fn(c->ud, dry, argc, c->argv, msg, cap);
+            if (rc) {
+                *partial = !dry && !first;
+                return rc;
+            }
         }
     }
     return LAYERDB_OK;
@@ -248,9 +259,15 @@ static int replay_records(reader *r, replay_ctx *c, const char *path, int repair
                 rec->marked_end = r->size;
         } else {
             char why[256] = "malformed commands";
-            rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why)
+            int partial = 0;
+            rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why, &partial)
                                               : LAYERDB_CORRUPT;
             if (rc == LAYERDB_NOMEM) { snprintf(msg, cap, "out of memory replaying '%s'", path); return rc; }
+            if (rc && partial) {
+                snprintf(msg, cap, "'%s': record at offset %llu applies only in part (%s); repair "
+                         "cannot cut it out", path, (unsigned long long)off, why);
+                return LAYERDB_CORRUPT;
+            }
             if (rc) {
                 if (!repair) return corrupt(path, off, why, msg, cap);
                 rec->good_end = off;

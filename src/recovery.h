@@ -9,7 +9,8 @@
 
 /* Called for each command of each record, first with dry_run = 1 for every
  * command of a record (to refuse unknown commands before applying any: a
- * record applies all-or-nothing), then with dry_run = 0. Returns LAYERDB_OK,
+ * record applies all-or-nothing), then with argc = 0 (and argv NULL) to
+ * say that the record's commands follow, then with dry_run = 0 for each. Returns LAYERDB_OK,
  * LAYERDB_CORRUPT (unknown command: msg says which) or LAYERDB_NOMEM. */
 typedef int (*ldb_replay_fn)(void *ud, int dry_run, size_t argc, const ldb_slice *argv,
                              char *msg, size_t msg_cap);

@@ -15,6 +15,11 @@ void ldb_reply_init(ldb_reply_builder *b) {
     memset(b, 0, sizeof *b);
 }
 
+void ldb_reply_init_sink(ldb_reply_builder *b) {
+    memset(b, 0, sizeof *b);
+    b->sink = 1;
+}
+
 /* Put r where invariant (1) says, and close the arrays it fills. */
 static void place(ldb_reply_builder *b, layerdb_reply *r) {
     if (b->depth == 0) {
@@ -29,7 +34,7 @@ static void place(ldb_reply_builder *b, layerdb_reply *r) {
 }
 
 static layerdb_reply *new_reply(ldb_reply_builder *b, int type) {
-    if (b->oom) return NULL;
+    if (b->oom || b->sink) return NULL;
     layerdb_reply *r = ldb_calloc(SYS, sizeof *r);
     if (!r) { b->oom = 1; return NULL; }
     r->type = type;
@@ -39,6 +44,11 @@ static layerdb_reply *new_reply(ldb_reply_builder *b, int type) {
 
 /* A reply carrying n bytes of text, copied with a zero byte after them. */
 static layerdb_reply *text_reply(ldb_reply_builder *b, int type, const void *p, size_t n) {
+    if (b->sink) {
+        if (type == LAYERDB_REPLY_ERROR && !b->error[0])
+            snprintf(b->error, sizeof b->error, "%.*s", (int)(n < 255 ? n : 255), (const char *)p);
+        return NULL;
+    }
     char *s = b->oom ? NULL : ldb_malloc(SYS, n + 1);
     if (!s) { b->oom = 1; return NULL; }
     layerdb_reply *r = new_reply(b, type);
@@ -85,6 +95,7 @@ void ldb_reply_double(ldb_reply_builder *b, double d) {
 }
 
 void ldb_reply_array(ldb_reply_builder *b, size_t n) {
+    if (b->sink) return;
     layerdb_reply **slots = NULL;
     if (!b->oom && n > 0) {
         assert(b->depth < LDB_REPLY_DEPTH);

@@ -30,9 +30,14 @@ typedef struct ldb_reply_builder {
     } open[LDB_REPLY_DEPTH];
     int depth; /* arrays open */
     int oom;   /* an allocation failed */
+    int sink;  /* keep nothing but the first error's text (replay) */
+    char error[256]; /* sink: that text, "" if none */
 } ldb_reply_builder;
 
 LDB_INTERNAL void ldb_reply_init(ldb_reply_builder *b);
+/* A builder that keeps no reply, only the text of the first error: replay
+ * at open runs commands for their effect, not their replies. */
+LDB_INTERNAL void ldb_reply_init_sink(ldb_reply_builder *b);
 LDB_INTERNAL void ldb_reply_int(ldb_reply_builder *b, long long v);
 LDB_INTERNAL void ldb_reply_bulk(ldb_reply_builder *b, const void *p, size_t n);
 LDB_INTERNAL void ldb_reply_status(ldb_reply_builder *b, const char *s);

@@ -73,7 +73,7 @@ ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
     p = ldb_varint_put(p, klen);
     if (klen) memcpy(p, key, klen);
     p = ldb_varint_put(p + klen, vlen);
-    if (vlen) memcpy(p, val, vlen);
+    if (vlen && val) memcpy(p, val, vlen); /* val NULL: the caller fills it */
     return (ldb_entry *)e;
 }
 
@@ -404,6 +404,28 @@ uint64_t ldb_table_scan(const ldb_table *t, uint64_t cursor, size_t slots, ldb_s
     slots_scan_range(t, &t->old, t->migrated, cursor, hi, fn, ud);
     slots_scan_range(t, &t->cur, 0, cursor, hi, fn, ud);
     return hi == UINT64_MAX ? 0 : hi + 1;
+}
+
+/* ---- Sampling ---- */
+
+/* The first live entry of s at or after slot i (wrapping), or NULL. */
+static ldb_entry *slots_next_live(const ldb_slots *s, size_t skip, size_t i) {
+    for (size_t steps = 0; steps < s->cap; steps++, i = i + 1 == s->cap ? 0 : i + 1)
+        if (i >= skip && s->tags[i] > TAG_DELETED) return s->ents[i];
+    return NULL;
+}
+
+ldb_entry *ldb_table_sample(const ldb_table *t, uint64_t r) {
+    if (t->count == 0) return NULL;
+    /* While resizing, pick old or cur in proportion to their slots, then
+     * walk from a random slot; the other array is the fallback. */
+    size_t live_old = t->old.cap > t->migrated ? t->old.cap - t->migrated : 0;
+    int from_old = live_old && (r >> 32) % (live_old + t->cur.cap) < live_old;
+    const ldb_slots *a = from_old ? &t->old : &t->cur, *b = from_old ? &t->cur : &t->old;
+    size_t skip_a = from_old ? t->migrated : 0, skip_b = from_old ? 0 : t->migrated;
+    ldb_entry *e = a->cap ? slots_next_live(a, skip_a, (size_t)(r % a->cap)) : NULL;
+    if (!e && b->cap) e = slots_next_live(b, skip_b, (size_t)(r % b->cap));
+    return e;
 }
 
 size_t ldb_table_slot_bytes(const ldb_table *t) {

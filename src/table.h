@@ -12,10 +12,14 @@
  * a string entry is encoded exactly as the log encodes the arguments of
  * "SET key value" (doc/log-format.md), so a set logs its record with one
  * copy of the entry (ldb_entry_string_args), or none: the writer thread
- * may encode it from the entry (log_set in db.c), which is why an entry
- * never changes once it is in the table (a set makes a new one). The type
- * byte's low three bits are the type; bit 3 says a log record was queued
- * as a reference to the entry, and bits 4-7 in which batch (mod 16).
+ * may encode it from the entry (log_set in db.c), which is why an entry's
+ * key and value never change once it is in the table (a set makes a new
+ * one). The type byte's low three bits are the type; bit 3 says the key
+ * has a deadline, kept beside the table (keyspace.c), so that a key
+ * without one pays nothing for expiry; bit 4 says a log record was queued
+ * as a reference to the entry, and bits 5-7 in which batch (mod 8). Only
+ * the caller's thread, under the handle's lock, changes the type byte;
+ * the writer thread reads only what follows it.
  * Later types (lists, hashes, ...) store a pointer to their structure in
  * place of the value bytes, so the table itself never changes for them. */
 #ifndef LDB_TABLE_H
@@ -26,7 +30,8 @@
 
 #include "alloc.h"
 
-enum ldb_type { LDB_TYPE_STRING = 0 };
+/* The type in an entry's type byte; TYPE names them in this order. */
+enum ldb_type { LDB_TYPE_STRING = 0, LDB_TYPE_LIST, LDB_TYPE_SET, LDB_TYPE_ZSET, LDB_TYPE_HASH };
 
 typedef struct ldb_entry ldb_entry; /* opaque bytes, see above */
 
@@ -52,14 +57,25 @@ static inline const unsigned char *ldb_entry_string_args(const ldb_entry *e) {
 }
 LDB_INTERNAL void ldb_entry_free(ldb_alloc *a, ldb_entry *e);
 #define LDB_ENTRY_TYPE_MASK 0x07 /* the type byte: see above */
-#define LDB_ENTRY_REFERENCED 0x08
-static inline void ldb_entry_mark_referenced(ldb_entry *e, unsigned batch_tag) {
-    *(unsigned char *)e |= (unsigned char)(LDB_ENTRY_REFERENCED | (batch_tag & 15) << 4);
+#define LDB_ENTRY_HAS_TTL 0x08   /* the key has a deadline (keyspace.c) */
+#define LDB_ENTRY_REFERENCED 0x10
+static inline int ldb_entry_type(const ldb_entry *e) {
+    return *(const unsigned char *)e & LDB_ENTRY_TYPE_MASK;
 }
-/* The batch tag given to ldb_entry_mark_referenced, or -1. */
+static inline int ldb_entry_has_ttl(const ldb_entry *e) {
+    return (*(const unsigned char *)e & LDB_ENTRY_HAS_TTL) != 0;
+}
+static inline void ldb_entry_set_ttl_flag(ldb_entry *e, int on) {
+    unsigned char *b = (unsigned char *)e;
+    *b = (unsigned char)(on ? *b | LDB_ENTRY_HAS_TTL : *b & ~LDB_ENTRY_HAS_TTL);
+}
+static inline void ldb_entry_mark_referenced(ldb_entry *e, uint64_t batch) {
+    *(unsigned char *)e |= (unsigned char)(LDB_ENTRY_REFERENCED | (batch & 7) << 5);
+}
+/* The batch tag (mod 8) given to ldb_entry_mark_referenced, or -1. */
 static inline int ldb_entry_reference_batch(const ldb_entry *e) {
     unsigned b = *(const unsigned char *)e;
-    return b & LDB_ENTRY_REFERENCED ? (int)(b >> 4) : -1;
+    return b & LDB_ENTRY_REFERENCED ? (int)(b >> 5) : -1;
 }
 /* Bytes of e's allocation. */
 LDB_INTERNAL size_t ldb_entry_size(const ldb_entry *e);
@@ -116,6 +132,11 @@ LDB_INTERNAL ldb_entry *ldb_table_remove(ldb_table *t, const void *key, size_t k
 typedef void (*ldb_scan_fn)(void *ud, const ldb_entry *e);
 LDB_INTERNAL uint64_t ldb_table_scan(const ldb_table *t, uint64_t cursor, size_t slots,
                                      ldb_scan_fn fn, void *ud);
+
+/* A live entry chosen from a random slot r (any 64-bit number), or NULL
+ * when the table is empty. Not uniform (an entry after a run of empty
+ * slots is picked more often), as Redis's dictGetRandomKey is not. */
+LDB_INTERNAL ldb_entry *ldb_table_sample(const ldb_table *t, uint64_t r);
 
 /* Bytes held by the slot arrays (entries are counted by the allocator). */
 LDB_INTERNAL size_t ldb_table_slot_bytes(const ldb_table *t);

@@ -14,27 +14,20 @@
  *  computes every record's checksums (ldb_logfmt_seal_all) just before the
  *  pwrite, so a set does no hashing.
  *
- *  ITEMS. A batch is a sequence of items, each a record or a 16-byte item
- *  (writer.h: a tag where a record's body length would be, whose top byte
- *  no length has):
- *   SET_REF  a SET record whose key and value the caller's table entry
- *            holds, already encoded as the record encodes them. The thread
- *            encodes the record, so a small set copies its entry once (into
- *            the table), not twice: the copy moves off the caller's core.
- *   RELEASE  an entry the table dropped, which a SET_REF queued before may
- *            point at. The thread collects these pointers at the start of
- *            the batch as it passes them (each item has at least 16
- *            bytes, a pointer 8, so they never overtake the walk), and
- *            the next swap frees them: in a stream of writes that is the
- *            caller handing over, so entries are freed by the thread that
- *            allocates them (a free from the writer thread made glibc's
- *            two threads fight over one arena: overwrites ran 2x slower).
- *  A batch with neither is written as it is. Otherwise the thread copies
- *  its records and encodes its SET_REFs into 'out' (OUT_BYTES, allocated
- *  once), writing out whenever it fills; a record bigger than out goes from
- *  the batch straight to the file. The bound: a batch's 'charge' counts
- *  each item's record size, or for a RELEASE the entry's size, so that
- *  max_pending bounds the memory the batch holds, whichever items it has.
+ *  ITEMS. A batch is a sequence of items, each a record or a 16-byte
+ *  SET_REF item (writer.h: a tag where a record's body length would be,
+ *  whose top byte no length has): a SET record whose key and value the
+ *  caller's table entry holds, already encoded as the record encodes them.
+ *  The thread encodes the record, so a small set copies its entry once
+ *  (into the table), not twice: the copy moves off the caller's core. The
+ *  caller frees such an entry only once the thread is past it (db.c's
+ *  limbo, ldb_writer_may_reference).
+ *  A batch without SET_REFs is written as it is. Otherwise the thread
+ *  copies its records and encodes its SET_REFs into 'out' (OUT_BYTES,
+ *  allocated once), writing out whenever it fills; a record bigger than out
+ *  goes from the batch straight to the file. The bound: a batch's 'charge'
+ *  counts each item's record size, so that max_pending bounds what the
+ *  file will get, whichever items the batch has.
  *  Appending is three steps: ldb_writer_reserve, before the caller changes
  *  anything, may wait for space and may fail; ldb_writer_encode writes the
  *  record where the thread does not see it yet; ldb_writer_commit, after
@@ -67,13 +60,12 @@
  *  (C) w->caller_lock (the caller's) guards: f.active, f.charge,
  *      f.fast_limit, f.queued_end, f.has_refs, marked_end; and the writes
  *      of f.batch (space waiters read it under w->lock);
- *      and flushing (with flushing_has_refs, released) while 'asking' is
- *      set.
+ *      and flushing (with flushing_has_refs) while 'asking' is set.
  *  (W) w->lock guards: written_end, largest_batch, synced_end,
  *      sync_wanted, stop, wake_asked, error, error_msg.
  *  (T) flushing (unless 'asking'), out and last_sync_ms belong to the
  *      thread.
- *  (3) fd, path, policy, max_pending, alloc, salt and release are fixed
+ *  (3) fd, path, policy, max_pending, alloc and salt are fixed
  *      before the thread starts.
  *  Atomics, read without the lock that guards their writes: pending (a
  *  copy of active.len, a hint for the thread), sleeping and failed (so the
@@ -132,7 +124,6 @@ struct ldb_writer {
     int policy;                /* (3) enum layerdb_fsync */
     size_t max_pending;        /* (3) */
     uint64_t salt;             /* (3) the file's checksum seed */
-    void (*release)(ldb_alloc *, void *); /* (3) frees a RELEASE item's entry */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
     pthread_mutex_t *caller_lock; /* (3) the caller's lock */
@@ -140,10 +131,8 @@ struct ldb_writer {
     pthread_cond_t work_cv, done_cv, space_cv;
     uint64_t marked_end;       /* (C) synced_end last put in a SYNCED record */
     ldb_buf flushing;          /* (T) items being written; (C) while asking */
-    int flushing_has_refs;     /* (T) flushing holds a SET_REF or RELEASE; (C)
-                                  while asking */
-    size_t released;           /* (T) pointers to free at flushing.p (ITEMS);
-                                  (C) while asking */
+    int flushing_has_refs;     /* (T) flushing holds a SET_REF; (C) while
+                                  asking */
     ldb_buf out;               /* (T) OUT_BYTES for encoding SET_REFs */
     atomic_int handed;         /* a caller swapped active into flushing */
     atomic_int gather_waits;   /* the thread waits on work_cv in gather: a
@@ -261,20 +250,9 @@ static void wait_for_work(ldb_writer *w, uint64_t now_ms) {
     }
 }
 
-/* Free the entries the last batch's RELEASE items named (see ITEMS). */
-static void free_released(ldb_writer *w) {
-    for (size_t i = 0; i < w->released; i++) {
-        void *e;
-        memcpy(&e, w->flushing.p + i * sizeof e, sizeof e);
-        w->release(w->alloc, e);
-    }
-    w->released = 0;
-}
-
 /* Exchange active and flushing (caller_lock held, by a caller or the
  * thread; flushing is written). */
 static void swap_buffers(ldb_writer *w) {
-    free_released(w);
     ldb_buf tmp = w->flushing;
     w->flushing = w->f.active;
     w->flushing_has_refs = w->f.has_refs;
@@ -362,16 +340,14 @@ static int out_room(ldb_writer *w, size_t n, uint64_t *pos) {
 }
 
 /* One item of a batch with refs (see ITEMS), at p; returns its size. After
- * an error (*err) it only collects what RELEASE items name. */
+ * an error (*err) it only steps over the items. */
 static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *err) {
-    if (p[3] == 0xff) { /* a 16-byte item: the tag's top byte */
+    if (p[3] == 0xff) { /* a SET_REF item: the tag's top byte */
         uint32_t n;
         void *ptr;
         memcpy(&n, p + 4, sizeof n);
         memcpy(&ptr, p + 8, sizeof ptr);
-        if (p[0] == LDB_WRITER_TAG_RELEASE) {
-            memcpy(w->flushing.p + w->released++ * sizeof ptr, &ptr, sizeof ptr);
-        } else if (!*err) {
+        if (!*err) {
             size_t size = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, n);
             if (!(*err = out_room(w, size, pos))) {
                 ldb_logfmt_put_encoded_unsealed(w->out.p + w->out.len, size, 3,
@@ -390,18 +366,6 @@ static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *er
         w->out.len += size;
     }
     return size;
-}
-
-/* Free what the RELEASE items in active name (the thread has stopped). */
-static void release_active(ldb_writer *w) {
-    free_released(w);
-    ldb_buf tmp = w->flushing;
-    w->flushing = w->f.active;
-    w->f.active = tmp;
-    int err = EIO; /* write_item only collects after an error */
-    uint64_t pos = 0;
-    for (size_t i = 0; i < w->flushing.len;) i += write_item(w, w->flushing.p + i, &pos, &err);
-    free_released(w);
 }
 
 /* Write 'flushing' at 'off' (see ITEMS): *end gets the file offset after
@@ -451,10 +415,7 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
     int err = write_and_sync(w, off, do_sync, &end, &what);
     pthread_mutex_lock(&w->lock);
     w->flushing.len = 0;
-    if (w->flushing.cap > SHRINK_BYTES) {
-        free_released(w);
-        ldb_buf_free(w->alloc, &w->flushing);
-    }
+    if (w->flushing.cap > SHRINK_BYTES) ldb_buf_free(w->alloc, &w->flushing);
     if (err) {
         fail_locked(w, err, what, off);
         return;
@@ -544,7 +505,6 @@ int ldb_writer_start(ldb_writer **out, ldb_alloc *a, const ldb_writer_config *cf
     w->policy = cfg->policy;
     w->max_pending = cfg->max_pending;
     w->salt = cfg->salt;
-    w->release = cfg->release;
     w->caller_lock = cfg->lock;
     snprintf(w->path, sizeof w->path, "%s", cfg->path);
     w->f.queued_end = w->written_end = cfg->file_end;
@@ -705,9 +665,6 @@ int ldb_writer_stop(ldb_writer *w, char *msg, size_t cap) {
     pthread_join(w->thread, NULL);
     int rc = w->error;
     if (rc) copy_msg(msg, cap, w->error_msg);
-    /* Free what the last batch's RELEASE items named, and after an error
-     * those of the batch the thread left unwritten. */
-    release_active(w);
     ldb_buf_free(w->alloc, &w->f.active);
     ldb_buf_free(w->alloc, &w->flushing);
     ldb_buf_free(w->alloc, &w->out);

@@ -1,7 +1,7 @@
 /* writer.h -- the background thread that appends records to the log file.
  * See the DESIGN comment in writer.c. Offsets are file offsets: a record's
  * "end" is the file length once it is written. A batch holds records and,
- * for small sets, references to their entries (ITEMS in writer.c). */
+ * for small sets, references to their entries (SET_REF in writer.c). */
 #ifndef LDB_WRITER_H
 #define LDB_WRITER_H
 
@@ -28,8 +28,6 @@ typedef struct ldb_writer_config {
     pthread_mutex_t *lock; /* the caller's lock, which also guards the
                               batch being appended to; it must outlive
                               the writer */
-    /* Frees what an ldb_writer_release item names, from either thread. */
-    void (*release)(ldb_alloc *a, void *obj);
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
@@ -44,14 +42,13 @@ LDB_INTERNAL int ldb_writer_start(ldb_writer **w, ldb_alloc *a, const ldb_writer
 typedef struct ldb_writer_front {
     ldb_buf active;          /* items not yet taken by the thread */
     size_t charge;           /* what active weighs against max_pending:
-                                each item's record size, or the size of
-                                the object it releases (>= active.len) */
+                                each item's record size (>= active.len) */
     size_t fast_limit;       /* an append that keeps charge within this
                                 needs no slow path: max_pending, or less
                                 while active has less room (writer.c) */
     uint64_t queued_end;     /* file offset after the last appended record */
     _Atomic uint64_t batch;  /* batches taken by the thread so far */
-    int has_refs;            /* active holds a SET_REF or RELEASE item */
+    int has_refs;            /* active holds a SET_REF item */
     _Atomic size_t pending;  /* active.len, for the thread to peek at */
     atomic_int failed;       /* the thread has a sticky error */
     atomic_int sleeping;     /* the thread waits with no work: wake it */
@@ -59,13 +56,12 @@ typedef struct ldb_writer_front {
 } ldb_writer_front;
 
 #define LDB_WRITER_WAKE_BYTES (256 * 1024) /* hand a batch over past this */
-#define LDB_WRITER_ITEM_SIZE 16   /* a SET_REF or RELEASE item's bytes */
+#define LDB_WRITER_ITEM_SIZE 16   /* a SET_REF item's bytes */
 #define LDB_WRITER_REF_MAX (64 * 1024) /* largest SET record queued as a SET_REF */
 
 /* Appending a record, with cfg->lock held through all three steps:
  * 1. ldb_writer_reserve makes room for 'need' bytes of items
- *    (ldb_logfmt_command_record_size for a record, plus
- *    LDB_WRITER_ITEM_SIZE for each ldb_writer_release to follow). While
+ *    (ldb_logfmt_command_record_size for a record). While
  *    max_pending bytes wait it blocks, releasing the lock meanwhile.
  *    Returns LAYERDB_OK, the sticky error code (msg gets the text),
  *    LAYERDB_NOMEM, or LAYERDB_TOOBIG if 'need' is SIZE_MAX (the record
@@ -76,16 +72,17 @@ typedef struct ldb_writer_front {
  *    ldb_table_prepare), or after (a set, once it knows whether its key
  *    is new: log_set in db.c).
  * 3. ldb_writer_commit, once the caller's change succeeded, queues the
- *    record and returns its end offset. It cannot fail. ldb_writer_release
- *    calls for the entries the change dropped follow, then
- *    ldb_writer_finish, which may hand the batch to the thread: the room
- *    step 1 made lasts until then.
+ *    record and returns its end offset. It cannot fail. ldb_writer_finish
+ *    follows, which may hand the batch to the thread: the room step 1
+ *    made lasts until then.
  * The caller may give up after step 1 or 2 (its change failed): the next
  * record overwrites what step 2 wrote.
  * A SET whose record is at most LDB_WRITER_REF_MAX bytes may use
  * ldb_writer_encode_set_ref and ldb_writer_commit_set_ref instead: the
  * caller queues a pointer to the entry and the thread encodes the record,
- * so the caller never copies the entry a second time.
+ * so the caller never copies the entry a second time. The caller must not
+ * free the entry before the thread has encoded it: see
+ * ldb_writer_may_reference.
  * All of them are inline: a stream of writes takes their fast paths, a few
  * loads, compares and stores, and the encoding happens where the command's
  * name and argument count are constants (see LDB_HOT_INLINE). */
@@ -104,10 +101,15 @@ LDB_HOT_INLINE int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, siz
     return ldb_writer_reserve_slow(w, need, msg, msg_cap);
 }
 
+/* Where step 2 writes: the room step 1 made. */
+LDB_HOT_INLINE unsigned char *ldb_writer_room(ldb_writer *w) {
+    ldb_writer_front *f = (ldb_writer_front *)w;
+    return f->active.p + f->active.len;
+}
+
 LDB_HOT_INLINE void ldb_writer_encode(ldb_writer *w, size_t need, size_t argc,
                                       const ldb_slice *argv) {
-    ldb_writer_front *f = (ldb_writer_front *)w;
-    ldb_logfmt_put_command_unsealed(f->active.p + f->active.len, need, argc, argv);
+    ldb_logfmt_put_command_unsealed(ldb_writer_room(w), need, argc, argv);
 }
 
 /* ldb_writer_encode from arguments already encoded after the name (see
@@ -121,7 +123,6 @@ LDB_HOT_INLINE void ldb_writer_encode_args(ldb_writer *w, size_t need, size_t ar
 /* A 16-byte item: a tag where a record has its body length (whose top byte
  * is at most 0x7f, see LDB_MAX_BODY), a 32-bit count and a pointer. */
 #define LDB_WRITER_TAG_SET_REF 0xffu
-#define LDB_WRITER_TAG_RELEASE 0xfeu
 LDB_HOT_INLINE void ldb_writer_put_item(ldb_writer_front *f, unsigned tag, uint32_t n,
                                         const void *ptr) {
     unsigned char *p = f->active.p + f->active.len;
@@ -161,39 +162,30 @@ LDB_HOT_INLINE uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
 /* Step 2 for a SET whose record is 'record_size' <= LDB_WRITER_REF_MAX
  * bytes: an item pointing at its key and value, 'args_len' bytes encoded
  * as a log record encodes them (ldb_entry_string_args). They must stay
- * unchanged until the thread has encoded the record: the caller frees
- * them only through ldb_writer_release. */
+ * unchanged until the thread has encoded the record (see
+ * ldb_writer_may_reference). */
 LDB_HOT_INLINE void ldb_writer_encode_set_ref(ldb_writer *w, const unsigned char *args,
                                               size_t args_len) {
     ldb_writer_put_item((ldb_writer_front *)w, LDB_WRITER_TAG_SET_REF, (uint32_t)args_len, args);
 }
 
-/* Which batch a SET_REF queued now goes in, mod 16; and whether one queued
- * in the batch of that tag may still wait to be encoded: it does not once
- * two more batches were taken, as the thread takes one only when it has
- * written the one before. (Tags 16 batches apart are the same: then a
- * maybe is a waste, never a mistake.) */
+/* Which batch a SET_REF queued now goes in; and whether one queued in
+ * batch b may still wait to be encoded: it does not once two more batches
+ * were taken, as the thread takes one only when it has written the one
+ * before. The caller keeps b mod 8 in the entry (table.h); tags 8 batches
+ * apart are the same, so then a maybe is a waste, never a mistake. */
 LDB_HOT_INLINE uint64_t ldb_writer_batch(ldb_writer *w) {
     return atomic_load_explicit(&((ldb_writer_front *)w)->batch, memory_order_relaxed);
 }
-LDB_HOT_INLINE unsigned ldb_writer_batch_tag(ldb_writer *w) {
-    return (unsigned)(ldb_writer_batch(w) & 15);
+LDB_HOT_INLINE int ldb_writer_may_reference(ldb_writer *w, uint64_t b) {
+    return ldb_writer_batch(w) - b <= 1;
 }
-LDB_HOT_INLINE int ldb_writer_may_reference(ldb_writer *w, unsigned tag) {
-    return ((ldb_writer_batch(w) - tag) & 15) <= 1;
+LDB_HOT_INLINE int ldb_writer_tag_may_reference(ldb_writer *w, unsigned tag) {
+    return ((ldb_writer_batch(w) - tag) & 7) <= 1;
 }
 
 LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_size) {
     return ldb_writer_advance(w, LDB_WRITER_ITEM_SIZE, record_size, record_size);
-}
-
-/* Free 'obj' (of 'size' bytes, cfg->release) once the thread has encoded
- * every item queued before this one: for an entry an ldb_writer_encode_set_ref
- * may point at. Uses LDB_WRITER_ITEM_SIZE bytes that step 1 reserved; the
- * object's size counts against max_pending until then. */
-LDB_HOT_INLINE void ldb_writer_release(ldb_writer *w, void *obj, size_t size) {
-    ldb_writer_put_item((ldb_writer_front *)w, LDB_WRITER_TAG_RELEASE, 0, obj);
-    (void)ldb_writer_advance(w, LDB_WRITER_ITEM_SIZE, LDB_WRITER_ITEM_SIZE + size, 0);
 }
 
 /* Call the functions below without cfg->lock: they wait for the thread,

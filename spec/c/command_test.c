@@ -83,7 +83,7 @@ TEST("string commands: GET, SET, SETNX, GETSET, GETDEL, STRLEN, MGET") {
     layerdb_close(db);
 }
 
-TEST("SET's NX, XX and GET options, and the errors of the rest") {
+TEST("SET's options: NX, XX, GET, EX, PX, EXAT, PXAT, KEEPTTL, and their errors") {
     layerdb *db = open_db(NULL, NULL);
     REQUIRE(db);
     static const char *const cases4[][2] = {
@@ -98,8 +98,18 @@ TEST("SET's NX, XX and GET options, and the errors of the rest") {
         {"GET k", "$x"},
         {"SET k v NX XX", "-ERR syntax error"},
         {"SET k v bogus", "-ERR syntax error"},
-        {"SET k v EX 10", "-ERR SET option EX is not supported yet: layerdb has no expiry"},
+        {"SET k v EX 0", "-ERR invalid expire time in 'set' command"},
+        {"SET k v EX 10 KEEPTTL", "-ERR syntax error"},
+        {"SET k v PX", "-ERR syntax error"},
         {"GET k", "$x"},
+        {"SET k v EX 100", "+OK"},
+        {"TTL k", ":100"},
+        {"SET k w KEEPTTL", "+OK"},
+        {"TTL k", ":100"},
+        {"SET k w", "+OK"},
+        {"TTL k", ":-1"},
+        {"SET k v PXAT 1", "+OK"},
+        {"GET k", "(nil)"},
     };
     expect_all(db, cases4, sizeof cases4 / sizeof cases4[0]);
     layerdb_close(db);
@@ -171,7 +181,9 @@ TEST("writes survive a reopen; a failed command logs nothing") {
     layerdb_info before, after;
     CHECK_RC(layerdb_info_get(db, &before), LAYERDB_OK);
     static const char *const cases6[][2] = {
-        {"SET a v EX 5", "-ERR SET option EX is not supported yet: layerdb has no expiry"},
+        {"SET a v EX 0", "-ERR invalid expire time in 'set' command"},
+        {"SET a v PX x", "-ERR value is not an integer or out of range"},
+        {"SET a v EX 5 PX 5", "-ERR syntax error"},
         {"SET a v NX", "(nil)"},
         {"SET z v XX", "(nil)"},
         {"DEL nope", ":0"},

@@ -32,15 +32,35 @@ TEST_UNUSED static void render(const layerdb_reply *r, char *out, size_t cap) {
     }
 }
 
-/* Run the space-separated words of 'line' as a command; the rendered reply,
+/* Split 'line' into words at spaces, into buf (cap bytes): a word in
+ * double quotes may hold spaces or be empty (""). Returns the count. */
+TEST_UNUSED static int split_words(const char *line, char *buf, size_t cap, const char **argv,
+                                   int max) {
+    int argc = 0;
+    size_t o = 0;
+    const char *p = line;
+    while (*p && argc < max && o + 1 < cap) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        argv[argc++] = buf + o;
+        if (*p == '"') {
+            for (p++; *p && *p != '"' && o + 1 < cap; p++) buf[o++] = *p;
+            if (*p == '"') p++;
+        } else {
+            for (; *p && *p != ' ' && o + 1 < cap; p++) buf[o++] = *p;
+        }
+        buf[o++] = '\0';
+    }
+    return argc;
+}
+
+/* Run the words of 'line' (split_words) as a command; the rendered reply,
  * or "rc=N" when the engine failed. */
 TEST_UNUSED static const char *cmd(layerdb *db, const char *line) {
-    static char out[1024];
-    char words[512];
-    const char *argv[32];
-    int argc = 0;
-    snprintf(words, sizeof words, "%s", line);
-    for (char *w = strtok(words, " "); w && argc < 32; w = strtok(NULL, " ")) argv[argc++] = w;
+    static char out[4096];
+    char words[2048];
+    const char *argv[64];
+    int argc = split_words(line, words, sizeof words, argv, 64);
     layerdb_reply *r = NULL;
     int rc = layerdb_command(db, argc, argv, NULL, &r);
     out[0] = '\0';

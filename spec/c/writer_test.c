@@ -39,7 +39,7 @@ static int collect(void *ud, int dry_run, size_t argc, const ldb_slice *argv, ch
                    size_t cap) {
     (void)msg;
     (void)cap;
-    if (!dry_run) add_command(ud, argc, argv);
+    if (!dry_run && argc > 0) add_command(ud, argc, argv); /* argc 0: a record starts */
     return LAYERDB_OK;
 }
 

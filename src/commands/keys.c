@@ -2,32 +2,45 @@
  * DBSIZE. */
 #include "command.h"
 
-/* DEL and UNLINK: one logged record for every key removed, so a crash
+/* DEL and UNLINK: every key removed goes in one logged DEL, so a crash
  * keeps all of them or none. (UNLINK frees in the background in Redis;
  * here freeing a string is cheap enough to do at once.) */
-void ldb_cmd_del(ldb_cmd_ctx *c) {
-    size_t removed = ldb_cmd_delete(c, c->argc - 1, &c->argv[1]);
-    if (c->rc == LAYERDB_OK) ldb_reply_int(c->reply, (long long)removed);
-}
-
-/* EXISTS counts a key named twice twice, as Redis does. */
-void ldb_cmd_exists(ldb_cmd_ctx *c) {
+static void del(ldb_cmd_ctx *c) {
     long long n = 0;
-    for (size_t i = 1; i < c->argc; i++) {
-        const void *val;
-        size_t vlen;
-        n += ldb_db_lookup(c->db, c->argv[i].p, c->argv[i].len, &val, &vlen);
-    }
+    for (size_t i = 1; i < c->argc; i++) n += ldb_cmd_delete(c, &c->argv[i]);
+    if (n > 0) ldb_cmd_log_self(c);
     ldb_reply_int(c->reply, n);
 }
 
-void ldb_cmd_type(ldb_cmd_ctx *c) {
-    const void *val;
-    size_t vlen;
-    int found = ldb_db_lookup(c->db, c->argv[1].p, c->argv[1].len, &val, &vlen);
-    ldb_reply_status(c->reply, found ? "string" : "none");
+/* EXISTS counts a key named twice twice, as Redis does. */
+static void exists(ldb_cmd_ctx *c) {
+    long long n = 0;
+    for (size_t i = 1; i < c->argc; i++) n += ldb_cmd_find(c, &c->argv[i]) != NULL;
+    ldb_reply_int(c->reply, n);
 }
 
-void ldb_cmd_dbsize(ldb_cmd_ctx *c) {
-    ldb_reply_int(c->reply, (long long)ldb_db_count(c->db));
+static const char *const type_names[] = {"string", "list", "set", "zset", "hash", "stream"};
+
+static void type(ldb_cmd_ctx *c) {
+    ldb_entry *e = ldb_cmd_find(c, &c->argv[1]);
+    ldb_reply_status(c->reply, e ? type_names[ldb_entry_type(e)] : "none");
 }
+
+/* DBSIZE counts keys whose deadline passed but which were not reclaimed
+ * yet, as Redis's does. */
+static void dbsize(ldb_cmd_ctx *c) {
+    ldb_reply_int(c->reply, (long long)c->ks->keys[c->client->dbi].count);
+}
+
+#define W LDB_CMD_WRITE
+#define R LDB_CMD_READONLY
+#define F LDB_CMD_FAST
+const ldb_command ldb_commands_keys[] = {
+    /* name      arity flags  keys      handler */
+    {"dbsize",   1,  R | F,   0, 0, 0,  dbsize},
+    {"del",      -2, W,       1, -1, 1, del},
+    {"exists",   -2, R | F,   1, -1, 1, exists},
+    {"type",     2,  R | F,   1, 1, 1,  type},
+    {"unlink",   -2, W | F,   1, -1, 1, del},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
