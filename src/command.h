@@ -108,6 +108,7 @@ typedef struct ldb_command {
  * entry whose name is NULL; command_table.c merges them. */
 extern const ldb_command ldb_commands_connection[];
 extern const ldb_command ldb_commands_string[];
+extern const ldb_command ldb_commands_bits[];
 extern const ldb_command ldb_commands_keys[];
 extern const ldb_command ldb_commands_expire[];
 extern const ldb_command ldb_commands_multi[];

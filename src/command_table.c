@@ -16,8 +16,8 @@
 #define MAX_COMMANDS 512
 
 static const ldb_command *const families[] = {
-    ldb_commands_connection, ldb_commands_string, ldb_commands_keys,
-    ldb_commands_expire,     ldb_commands_multi,
+    ldb_commands_connection, ldb_commands_string, ldb_commands_bits,
+    ldb_commands_keys,       ldb_commands_expire, ldb_commands_multi,
 };
 
 static const ldb_command *table[MAX_COMMANDS];
