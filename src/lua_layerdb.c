@@ -41,8 +41,17 @@
 __attribute__((visibility("default"))) int luaopen_layerdb(lua_State *L);
 
 typedef struct LDb {
-    layerdb *db; /* NULL when closed, invariant (1) */
+    layerdb *db;        /* NULL when closed, invariant (1) */
+    layerdb_client *tx; /* the client of a db:atomic running now, or NULL:
+                           freed before the handle is closed */
 } LDb;
+
+/* The transaction object db:atomic hands its function: queues commands on
+ * the atomic's own client until the function returns. */
+#define TX_MT "layerdb.transaction"
+typedef struct LTx {
+    LDb *owner; /* NULL once the atomic is over */
+} LTx;
 
 /* The state of one db:pairs() loop. buf holds one batch of entries, each
  * laid out as: klen (size_t), vlen (size_t), key bytes, value bytes. */
@@ -120,6 +129,8 @@ static int close_engine(layerdb *db, char *msg, size_t cap) {
  * and close it. Returns the engine code; msg gets the failure. */
 static int close_ldb(LDb *u, char *msg, size_t cap) {
     layerdb *db = u->db;
+    layerdb_client_free(u->tx); /* a close inside db:atomic's function */
+    u->tx = NULL;
     u->db = NULL;
     return db != NULL ? close_engine(db, msg, cap) : LAYERDB_OK;
 }
@@ -220,6 +231,7 @@ static int l_load(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) read_options(L, 2, &o);
     LDb *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->db = NULL; /* closed until the open succeeds: invariant (2) */
+    u->tx = NULL;
     lua_pushvalue(L, DB_MT_UP);
     lua_setmetatable(L, -2);
     layerdb *db = NULL;
@@ -500,8 +512,8 @@ static int convert_reply(lua_State *L) {
 /* Run the command named by the string at 'name_idx' with the arguments
  * from 'first' to the top (strings, or numbers in their string form), and
  * return its reply; an error reply raises its text. [-0, +1, v] */
-static int run_command(lua_State *L, int name_idx, int first) {
-    layerdb *db = checkdb(L);
+static int run_command_on(lua_State *L, layerdb *db, layerdb_client *client, int name_idx,
+                          int first) {
     int top = lua_gettop(L), argc = top - first + 2;
     const char **argv = lua_newuserdata(L, (size_t)argc * sizeof *argv);
     size_t *lens = lua_newuserdata(L, (size_t)argc * sizeof *lens);
@@ -514,7 +526,8 @@ static int run_command(lua_State *L, int name_idx, int first) {
     lua_pushcfunction(L, convert_reply); /* before the reply exists: may raise */
     luaL_checkstack(L, 2, NULL);
     layerdb_reply *r = NULL;
-    int rc = layerdb_command(db, argc, argv, lens, &r);
+    int rc = client ? layerdb_client_command(client, argc, argv, lens, &r)
+                    : layerdb_command(db, argc, argv, lens, &r);
     if (rc != LAYERDB_OK) return raise_engine(L, db, rc);
     lua_pushlightuserdata(L, r);
     int status = lua_pcall(L, 1, 2, 0);
@@ -525,6 +538,10 @@ static int run_command(lua_State *L, int name_idx, int first) {
     }
     lua_pop(L, 1);
     return 1;
+}
+
+static int run_command(lua_State *L, int name_idx, int first) {
+    return run_command_on(L, checkdb(L), NULL, name_idx, first);
 }
 
 /* db:call(name, ...) -> the reply */
@@ -552,12 +569,104 @@ static int db_index(lua_State *L) {
     return 1;
 }
 
+/* ---- db:atomic(function(tx) ... end) ---- */
+
+/* The open atomic's owner of the transaction at argument 1. [-0, +0, v] */
+static LDb *checktx(lua_State *L) {
+    LTx *t = luaL_checkudata(L, 1, TX_MT);
+    if (t->owner == NULL || t->owner->tx == NULL)
+        luaL_error(L, "the transaction is over: use tx only inside db:atomic's function");
+    return t->owner;
+}
+
+/* tx:call(name, ...) and tx:<name>(...): queue the command. Returns
+ * nothing: the replies come back from db:atomic, as EXEC's. */
+static int tx_call(lua_State *L) {
+    LDb *u = checktx(L);
+    run_command_on(L, u->db, u->tx, 2, 3);
+    return 0;
+}
+
+static int tx_command_method(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 2);
+    return tx_call(L);
+}
+
+static int tx_index(lua_State *L) {
+    const char *name = luaL_checkstring(L, 2);
+    if (strcmp(name, "call") == 0) {
+        lua_pushcfunction(L, tx_call);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, tx_command_method, 1);
+    return 1;
+}
+
+/* Run one command word on the atomic's client (MULTI, EXEC, DISCARD);
+ * leaves the reply on the stack. [-0, +1, v] */
+static void tx_control(lua_State *L, LDb *u, const char *word) {
+    int top = lua_gettop(L);
+    lua_pushstring(L, word);
+    run_command_on(L, u->db, u->tx, top + 1, top + 2);
+    lua_remove(L, top + 1);
+}
+
+static void tx_end(LDb *u, LTx *t) {
+    layerdb_client_free(u->tx);
+    u->tx = NULL;
+    t->owner = NULL;
+}
+
+/* EXEC on the atomic's client, in protected mode so that the client is
+ * freed whatever happens. [-0, +1, v] */
+static int db_atomic_exec(lua_State *L) {
+    LDb *u = lua_touserdata(L, 1);
+    tx_control(L, u, "EXEC");
+    return 1;
+}
+
+/* db:atomic(fn): MULTI on a client of its own, fn(tx) queues commands,
+ * then EXEC: every command applied and logged as one record, or none if
+ * fn raises (the error goes on). Returns EXEC's replies as a sequence. */
+static int db_atomic(lua_State *L) {
+    LDb *u = toldb(L);
+    layerdb *db = checkdb(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (u->tx) return luaL_error(L, "db:atomic cannot be nested");
+    LTx *t = lua_newuserdatauv(L, sizeof *t, 0); /* index 3 */
+    t->owner = NULL;
+    luaL_setmetatable(L, TX_MT);
+    if (!(u->tx = layerdb_client_new(db))) return raise_engine(L, db, LAYERDB_NOMEM);
+    t->owner = u;
+    tx_control(L, u, "MULTI");
+    lua_pop(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    int status = lua_pcall(L, 1, 0, 0);
+    if (u->tx == NULL) { /* fn closed the database */
+        t->owner = NULL;
+        return status == LUA_OK ? luaL_error(L, "the database was closed inside db:atomic")
+                                : lua_error(L);
+    }
+    if (status != LUA_OK) {
+        tx_end(u, t); /* freeing the client discards the queue */
+        return lua_error(L);
+    }
+    lua_pushcfunction(L, db_atomic_exec);
+    lua_pushlightuserdata(L, u);
+    status = lua_pcall(L, 1, 1, 0);
+    tx_end(u, t);
+    return status == LUA_OK ? 1 : lua_error(L);
+}
+
 /* ---- Registration ---- */
 
 static const luaL_Reg db_methods[] = {
     {"set", db_set},     {"get", db_get},     {"remove", db_remove}, {"len", db_len},
     {"pairs", db_pairs}, {"flush", db_flush}, {"info", db_info},     {"close", db_close},
-    {"call", db_call},   {NULL, NULL},
+    {"call", db_call},   {"atomic", db_atomic}, {NULL, NULL},
 };
 
 static const luaL_Reg db_meta[] = {
@@ -591,6 +700,10 @@ int luaopen_layerdb(lua_State *L) {
     lua_newtable(L);
     set_funcs(L, mt, db_methods);
     lua_pushcclosure(L, db_index, 3);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, TX_MT);
+    lua_pushcfunction(L, tx_index);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     lua_newtable(L);
