@@ -250,7 +250,10 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
     ldb_cmd_ctx c;
     ctx_init(&c, cl, b);
     int rc = LAYERDB_OK;
-    ldb_db_lock(db);
+    /* A command that only reads shares the lock with other readers. */
+    int reads_only = cmd && !in_multi && !(cmd->flags & (LDB_CMD_WRITE | LDB_CMD_CLIENT | LDB_CMD_NO_MULTI));
+    if (reads_only) ldb_db_rdlock(db);
+    else ldb_db_lock(db);
     if (in_multi && !(cmd && (cmd->flags & LDB_CMD_NO_MULTI))) {
         rc = queue_command(cl, cmd, argc, argv, b);
     } else if (cmd->flags & LDB_CMD_WRITE) {

@@ -26,12 +26,17 @@ int64_t ldb_ks_clock_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Per thread, as readers holding the lock for reading (RANDOMKEY) call
+ * it at the same time; seeded from the handle's seed on first use. */
+static _Thread_local uint64_t rng_state;
+
 uint64_t ldb_ks_random(ldb_keyspace *ks) {
-    uint64_t x = ks->rng;
+    uint64_t x = rng_state ? rng_state : ks->rng ^ (uint64_t)(uintptr_t)&rng_state;
+    if (x == 0) x = 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    ks->rng = x;
+    rng_state = x;
     return x * 0x2545F4914F6CDD1DULL;
 }
 

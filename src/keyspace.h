@@ -36,11 +36,12 @@ typedef struct ldb_keyspace {
     ldb_table keys[LDB_DBS];
     ldb_table expires[LDB_DBS]; /* key -> 8-byte deadline */
     uint64_t ttl_keys;          /* keys with a deadline, in every database */
-    uint64_t rng;               /* for sampling (active_expire.c, RANDOMKEY) */
+    uint64_t rng;               /* seeds ldb_ks_random */
     int expire_next_db;         /* where active expiry goes on (active_expire.c) */
 } ldb_keyspace;
 
-/* A pseudo-random 64-bit number (xorshift; not for secrets). */
+/* A pseudo-random 64-bit number (xorshift, per thread; not for secrets),
+ * for sampling: active expiry, RANDOMKEY. */
 LDB_INTERNAL uint64_t ldb_ks_random(ldb_keyspace *ks);
 
 LDB_INTERNAL void ldb_ks_init(ldb_keyspace *ks, ldb_alloc *a, uint64_t seed);

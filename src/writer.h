@@ -25,9 +25,9 @@ typedef struct ldb_writer_config {
                               already vouches for */
     size_t max_pending;    /* back-pressure bound in bytes */
     uint64_t salt;         /* the file header's checksum seed */
-    pthread_mutex_t *lock; /* the caller's lock, which also guards the
-                              batch being appended to; it must outlive
-                              the writer */
+    pthread_rwlock_t *lock; /* the caller's lock, which also guards the
+                               batch being appended to when held for
+                               writing; it must outlive the writer */
 } ldb_writer_config;
 
 /* Start the thread. Returns LAYERDB_OK, LAYERDB_NOMEM, or LAYERDB_IOERR if
