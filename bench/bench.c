@@ -7,10 +7,12 @@
  * Progress goes to stderr, the report to stdout. Exits 1 if any check
  * failed (a wrong or missing value, a lost key, a leak), 0 otherwise. */
 #include <stdio.h>
+#include <string.h>
 
 #include "bench.h"
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--cold") == 0) return bench_cold_main(argc, argv);
     struct bench b;
     bench_init(&b);
     bench_progress("%zu keys, databases in %s", b.nkeys, b.dir);
@@ -24,6 +26,9 @@ int main(void) {
     b.section = BENCH_SECTION_LAYERDB;
     bench_layerdb(&b);
     bench_latency(&b);
+    b.section = BENCH_SECTION_COMMANDS;
+    bench_commands(&b);
+    bench_redis_commands(&b);
     b.section = BENCH_SECTION_LMDB;
     bench_lmdb(&b);
     b.section = BENCH_SECTION_SQLITE;

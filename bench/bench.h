@@ -37,17 +37,18 @@
 #define BENCH_MAX_SECONDS 30.0
 #define BENCH_THREADS 4   /* writers sharing one handle under "always" */
 #define BENCH_REPS 81     /* runs of each fast layerdb set; median shown */
-#define BENCH_MAX_ROWS 40
+#define BENCH_MAX_ROWS 64
 #define BENCH_MEMORY_TARGET 24.0 /* bytes per key beyond key and value, at most */
 /* Table sections, in print order; main() sets b->section before each
  * engine runs, so memory can be measured first yet printed after sets. */
 enum bench_section {
     BENCH_SECTION_DISK = 0,
     BENCH_SECTION_LAYERDB = 1,
-    BENCH_SECTION_MEMORY = 2,
-    BENCH_SECTION_LMDB = 3,
-    BENCH_SECTION_SQLITE = 4,
-    BENCH_SECTIONS = 4  /* the last one */
+    BENCH_SECTION_COMMANDS = 2,
+    BENCH_SECTION_MEMORY = 3,
+    BENCH_SECTION_LMDB = 4,
+    BENCH_SECTION_SQLITE = 5,
+    BENCH_SECTIONS = 5  /* the last one */
 };
 
 struct bench_row {
@@ -132,5 +133,9 @@ void bench_lmdb(struct bench *b);     /* bench_lmdb.c */
 void bench_sqlite(struct bench *b);   /* bench_sqlite.c */
 void bench_latency(struct bench *b);  /* bench_latency.c */
 void bench_redis_memory(struct bench *b); /* bench_redis.c */
+void bench_redis_commands(struct bench *b); /* bench_redis.c: redis-benchmark */
+void bench_commands(struct bench *b); /* bench_commands.c */
+/* The cold rows' child: "layerdb-bench --cold fill|open PATH [N]". */
+int bench_cold_main(int argc, char **argv);
 
 #endif

@@ -215,3 +215,54 @@ void bench_redis_memory(struct bench *b) {
         b, ENGINE, "memory: RSS growth", rss1 - rss0, b->nkeys,
         "INFO used_memory_rss around the load, no persistence (compare layerdb's RSS row)");
 }
+
+/* ---- redis-benchmark: what a server round trip costs ---- */
+
+/* Run redis-benchmark against r's socket with 'args' and add a row per
+ * line of its -q output ("SET: 123456.78 requests per second, ..."). */
+static void run_redis_benchmark(struct bench *b, struct redis *r, const char *args,
+                                const char *name) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "redis-benchmark -s '%s' -P 16 -c 1 -n %zu -q %s 2>/dev/null", r->sock,
+             b->nkeys, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) bench_die(b, "popen redis-benchmark: %s", strerror(errno));
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        char *colon = strrchr(line, ':');
+        char *rps = strstr(line, " requests per second");
+        if (!rps) continue;
+        /* the figure is just before " requests per second" */
+        char *num = rps;
+        while (num > line && (num[-1] == '.' || (num[-1] >= '0' && num[-1] <= '9'))) num--;
+        double ops = strtod(num, NULL);
+        char test[64];
+        int len = name ? (int)strlen(name) : colon ? (int)(strchr(line, ':') - line) : 8;
+        if (len > 32) len = 32;
+        snprintf(test, sizeof test, "redis-benchmark %.*s, -P 16", len, name ? name : line);
+        bench_add_rate(b, ENGINE, test, b->nkeys, ops,
+                       "one client on a Unix socket, 16 commands per round trip, no "
+                       "persistence: the server's cost next to layerdb's in-process calls");
+    }
+    pclose(p);
+}
+
+void bench_redis_commands(struct bench *b) {
+    static struct redis r;
+    char why[160];
+    bench_progress("Redis: redis-benchmark -P 16");
+    if (system("command -v redis-benchmark >/dev/null 2>&1") != 0) {
+        bench_add_row(b, ENGINE, "redis-benchmark", "-", "skipped",
+                      "redis-benchmark not found (apt-get install redis-tools)");
+        return;
+    }
+    if (redis_start(b, &r, why, sizeof why) != 0) {
+        bench_add_row(b, ENGINE, "redis-benchmark", "-", "skipped", why);
+        return;
+    }
+    run_redis_benchmark(b, &r, "-r 1000000 -t set,get,incr,mset", NULL);
+    run_redis_benchmark(b, &r,
+                        "MGET key:1 key:2 key:3 key:4 key:5 key:6 key:7 key:8 key:9 key:10",
+                        "MGET of 10 keys");
+    redis_stop(&r);
+}

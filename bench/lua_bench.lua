@@ -159,4 +159,86 @@ for _, r in ipairs(rows) do
   print(("| %s | %.0f | %.0f | %.2fx | %s |"):format(r.name, r.set, r.get, ceiling / r.get,
     r.name:find("everysec") and ("%.0f ms"):format(r.flush * 1000) or "-"))
 end
+
+-- ---- Redis commands from Lua (fsync everysec, one fresh file each) ----
+
+local function command_rate(name, prefill, per_call, loop)
+  local store = layerdb_store({ fsync = "everysec" })
+  local rates = {}
+  for r = 1, RUNS do
+    local db = store.open()
+    if prefill then set_loop_db(db) end
+    collectgarbage()
+    local t0 = now()
+    local calls = loop(db)
+    local t1 = now()
+    store.done(db)
+    rates[r] = calls / (t1 - t0)
+    collectgarbage()
+  end
+  return { name = name, calls = median(rates), per_call = per_call }
+end
+
+local B = 10
+local commands = {
+  command_rate("db:set(k, v) (the plain call)", false, 1, function(db)
+    for i = 1, N do db:set(keys[i], vals[i]) end
+    return N
+  end),
+  command_rate('db:call("SET", k, v)', false, 1, function(db)
+    for i = 1, N do db:call("SET", keys[i], vals[i]) end
+    return N
+  end),
+  command_rate("db:get(k) (the plain call)", true, 1, function(db)
+    for j = 1, N do db:get(keys[get_order[j]]) end
+    return N
+  end),
+  command_rate('db:call("GET", k)', true, 1, function(db)
+    for j = 1, N do db:call("GET", keys[get_order[j]]) end
+    return N
+  end),
+  command_rate("db:incr(k), 1000 counters", false, 1, function(db)
+    local counters = {}
+    for c = 1, 1000 do counters[c] = "counter:" .. c end
+    for i = 1, N do db:incr(counters[i % 1000 + 1]) end
+    return N
+  end),
+  command_rate("db:mset of 10 keys", false, B, function(db)
+    local calls = math.floor(N / B)
+    for c = 0, calls - 1 do
+      local i = c * B
+      db:mset(keys[i + 1], vals[i + 1], keys[i + 2], vals[i + 2], keys[i + 3], vals[i + 3],
+              keys[i + 4], vals[i + 4], keys[i + 5], vals[i + 5], keys[i + 6], vals[i + 6],
+              keys[i + 7], vals[i + 7], keys[i + 8], vals[i + 8], keys[i + 9], vals[i + 9],
+              keys[i + 10], vals[i + 10])
+    end
+    return calls
+  end),
+  command_rate("db:mget of 10 keys", true, B, function(db)
+    local calls = math.floor(N / B)
+    for c = 0, calls - 1 do
+      local i = c * B
+      db:mget(keys[i + 1], keys[i + 2], keys[i + 3], keys[i + 4], keys[i + 5], keys[i + 6],
+              keys[i + 7], keys[i + 8], keys[i + 9], keys[i + 10])
+    end
+    return calls
+  end),
+  command_rate("db:expire(k, 100000)", true, 1, function(db)
+    for j = 1, N do db:expire(keys[get_order[j]], 100000) end
+    return N
+  end),
+  command_rate("db:setex(k, 100000, v)", false, 1, function(db)
+    for i = 1, N do db:setex(keys[i], 100000, vals[i]) end
+    return N
+  end),
+}
+
+print()
+print(("Redis commands from Lua: %s, fsync everysec, median of %d runs"):format(lua, RUNS))
+print()
+print("| call | calls/s | keys/s |")
+print("|---|---:|---:|")
+for _, c in ipairs(commands) do
+  print(("| %s | %.0f | %.0f |"):format(c.name, c.calls, c.calls * c.per_call))
+end
 os.exit(failed and 1 or 0)
