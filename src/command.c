@@ -17,6 +17,8 @@
 #include "table.h"
 
 #define NAME_SHOWN 128 /* bytes of an unknown name or its arguments shown */
+#define EFFECTS_KEEP (1 << 20) /* a record buffer grown past this (a huge
+                                  command) is freed after the command */
 
 /* ---- Client contexts ---- */
 
@@ -124,7 +126,7 @@ static void record_add(ldb_cmd_ctx *c, size_t argc, const ldb_slice *argv) {
 
 void ldb_cmd_log(ldb_cmd_ctx *c, size_t argc, const ldb_slice *argv) {
     layerdb_client *cl = c->client;
-    if (cl->replaying || !ldb_db_logging(c->db) || c->rc) return;
+    if (cl->replaying || !ldb_db_logging(c->db)) return;
     if (cl->dbi != cl->logged_dbi) {
         char num[4];
         snprintf(num, sizeof num, "%d", cl->dbi);
@@ -205,12 +207,16 @@ static int run_write(ldb_cmd_ctx *c, const ldb_command *cmd, size_t bound, size_
     int rc = ldb_db_reserve(c->db, logging ? bound : 0, drops);
     if (rc) return rc;
     record_begin(cl, bound);
+    /* The record's memory too, so that logging a change cannot fail. */
+    if (logging && ldb_buf_reserve(ldb_db_alloc(c->db), &cl->effects, bound) != 0)
+        return ldb_db_error(c->db, LAYERDB_NOMEM, "out of memory making room to log a command");
     run_handler(c, cmd, c->argc, c->argv);
     /* Whatever changed is logged, also when the engine failed midway
      * (an EXEC whose later command ran out of memory). */
     int failed = c->rc;
     c->rc = LAYERDB_OK;
     c->end = record_commit(c);
+    if (cl->effects.cap > EFFECTS_KEEP) ldb_buf_free(ldb_db_alloc(c->db), &cl->effects);
     if (!cl->replaying) ldb_expire_active(c);
     return failed ? failed : c->rc;
 }
@@ -522,6 +528,21 @@ int ldb_cmd_put(ldb_cmd_ctx *c, ldb_entry *e, int keep_ttl) {
     uint64_t h = ldb_table_prepare(&c->ks->keys[d], v.key, v.klen);
     ldb_entry *replaced;
     if (ldb_ks_put(c->ks, d, h, e, keep_ttl, &replaced) != LAYERDB_OK) {
+        ldb_entry_free(ldb_db_alloc(c->db), e);
+        c->rc = ldb_db_error(c->db, LAYERDB_NOMEM, "out of memory storing a key");
+        return -1;
+    }
+    ldb_db_drop(c->db, replaced);
+    return 0;
+}
+
+int ldb_cmd_put_expiring(ldb_cmd_ctx *c, ldb_entry *e, int64_t when) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    int d = c->client->dbi;
+    uint64_t h = ldb_table_prepare(&c->ks->keys[d], v.key, v.klen);
+    ldb_entry *replaced;
+    if (ldb_ks_put_expiring(c->ks, d, h, e, when, &replaced) != LAYERDB_OK) {
         ldb_entry_free(ldb_db_alloc(c->db), e);
         c->rc = ldb_db_error(c->db, LAYERDB_NOMEM, "out of memory storing a key");
         return -1;

@@ -173,6 +173,10 @@ LDB_INTERNAL ldb_entry *ldb_cmd_new_string(ldb_cmd_ctx *c, const ldb_slice *key,
  * key's value; with keep_ttl the key keeps its deadline. Returns 0, or -1
  * with c->rc set (e freed). Logs nothing. */
 LDB_INTERNAL int ldb_cmd_put(ldb_cmd_ctx *c, ldb_entry *e, int keep_ttl);
+/* ldb_cmd_put that also gives the key the deadline 'when' (when >= 0; a
+ * deadline it had is dropped otherwise), all or nothing: 0, or -1 with
+ * c->rc set, e freed and nothing changed. */
+LDB_INTERNAL int ldb_cmd_put_expiring(ldb_cmd_ctx *c, ldb_entry *e, int64_t when);
 /* ldb_cmd_new_string and ldb_cmd_put of a whole value. */
 LDB_INTERNAL int ldb_cmd_set_string(ldb_cmd_ctx *c, const ldb_slice *key, const void *val,
                                     size_t vlen, int keep_ttl);
@@ -190,8 +194,10 @@ LDB_INTERNAL int ldb_cmd_reserve_drops(ldb_cmd_ctx *c, size_t n);
 
 /* Append a command to the record of what this command did, in the
  * client's database (a SELECT goes first when that is not the record's
- * database so far). Logs nothing when the handle does not log. Out of
- * memory sets c->rc. */
+ * database so far). Logs nothing when the handle does not log. Log every
+ * change made, also after a later step failed (c->rc set): the executor
+ * made room for the record before the handler ran, so this cannot fail
+ * within invariant (4). */
 LDB_INTERNAL void ldb_cmd_log(ldb_cmd_ctx *c, size_t argc, const ldb_slice *argv);
 /* Log the command as it was given. */
 LDB_INTERNAL void ldb_cmd_log_self(ldb_cmd_ctx *c);

@@ -186,3 +186,45 @@ int ldb_ks_check(ldb_keyspace *ks) {
     return total == ks->ttl_keys;
 }
 #endif
+
+/* ---- For the key commands (commands/keys.c) ---- */
+
+void ldb_ks_flush_each(ldb_keyspace *ks, int d, ldb_entry_fn drop, void *ud) {
+    ks->ttl_keys -= ks->expires[d].count;
+    ldb_table_free(&ks->expires[d]);
+    ldb_table_clear(&ks->keys[d], drop, ud);
+}
+
+/* The deadline goes in first, so that a failure of either put can be
+ * undone without allocating: the new deadline entry sits in the expires
+ * table's current array, where a put of the same key swaps the pointer
+ * back and a remove only marks the slot. */
+int ldb_ks_put_expiring(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int64_t when,
+                        ldb_entry **replaced) {
+    if (when < 0) return ldb_ks_put(ks, d, h, e, 0, replaced);
+    assert(!ldb_entry_has_ttl(e));
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    unsigned char raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (unsigned char)((uint64_t)when >> (8 * i));
+    ldb_entry *x = ldb_entry_create_string(ks->alloc, v.key, v.klen, raw, sizeof raw, NULL);
+    ldb_entry *old_x = NULL, *back = NULL;
+    if (!x || ldb_table_put(&ks->expires[d], x, &old_x) != 0) {
+        ldb_entry_free(ks->alloc, x);
+        return LAYERDB_NOMEM;
+    }
+    if (ldb_table_put_hashed(&ks->keys[d], e, h, replaced) != 0) {
+        if (old_x) (void)ldb_table_put(&ks->expires[d], old_x, &back);
+        else back = ldb_table_remove(&ks->expires[d], v.key, v.klen);
+        assert(back == x);
+        (void)back;
+        ldb_entry_free(ks->alloc, x);
+        return LAYERDB_NOMEM;
+    }
+    /* invariant (1): the replaced key had a deadline entry iff its flag */
+    assert((old_x != NULL) == (*replaced != NULL && ldb_entry_has_ttl(*replaced)));
+    if (old_x) ldb_entry_free(ks->alloc, old_x);
+    else ks->ttl_keys++;
+    ldb_entry_set_ttl_flag(e, 1);
+    return LAYERDB_OK;
+}

@@ -89,4 +89,15 @@ LDB_INTERNAL void ldb_ks_swap(ldb_keyspace *ks, int a, int b);
 LDB_INTERNAL int ldb_ks_check(ldb_keyspace *ks);
 #endif
 
+/* Empty database d, handing each key's entry to drop, which owns it from
+ * then on (FLUSHDB passes ldb_db_drop, which keeps an entry the log writer
+ * may still read); the deadline entries, which the writer never reads,
+ * are freed. */
+LDB_INTERNAL void ldb_ks_flush_each(ldb_keyspace *ks, int d, ldb_entry_fn drop, void *ud);
+/* ldb_ks_put (without keep_ttl) that also gives the key the deadline
+ * 'when' if when >= 0, all or nothing: LAYERDB_OK, or LAYERDB_NOMEM with
+ * nothing changed (RENAME, COPY and MOVE carry a deadline this way). */
+LDB_INTERNAL int ldb_ks_put_expiring(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e,
+                                     int64_t when, ldb_entry **replaced);
+
 #endif

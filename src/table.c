@@ -431,3 +431,19 @@ ldb_entry *ldb_table_sample(const ldb_table *t, uint64_t r) {
 size_t ldb_table_slot_bytes(const ldb_table *t) {
     return (t->cur.cap + t->old.cap) * (sizeof(ldb_entry *) + 1);
 }
+
+/* ---- Emptying with a hand-over ---- */
+
+static void slots_hand_over(const ldb_slots *s, size_t from, ldb_entry_fn fn, void *ud) {
+    for (size_t i = from; i < s->cap; i++)
+        if (s->tags[i] > TAG_DELETED) fn(ud, s->ents[i]);
+}
+
+void ldb_table_clear(ldb_table *t, ldb_entry_fn fn, void *ud) {
+    slots_hand_over(&t->old, t->migrated, fn, ud); /* invariant (2): not below */
+    slots_hand_over(&t->cur, 0, fn, ud);
+    slots_free(t->alloc, &t->old);
+    slots_free(t->alloc, &t->cur);
+    t->count = 0;
+    t->migrated = t->released = 0;
+}

@@ -141,4 +141,10 @@ LDB_INTERNAL ldb_entry *ldb_table_sample(const ldb_table *t, uint64_t r);
 /* Bytes held by the slot arrays (entries are counted by the allocator). */
 LDB_INTERNAL size_t ldb_table_slot_bytes(const ldb_table *t);
 
+/* Empty t as ldb_table_free does, but hand each entry to fn, which owns
+ * it from then on, instead of freeing it (commands/keys.c's FLUSHDB, whose
+ * entries go through db.c's ldb_db_drop). */
+typedef void (*ldb_entry_fn)(void *ud, ldb_entry *e);
+LDB_INTERNAL void ldb_table_clear(ldb_table *t, ldb_entry_fn fn, void *ud);
+
 #endif
