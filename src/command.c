@@ -207,6 +207,7 @@ static int run_write(ldb_cmd_ctx *c, const ldb_command *cmd, size_t bound, size_
     int rc = ldb_db_reserve(c->db, logging ? bound : 0, drops);
     if (rc) return rc;
     record_begin(cl, bound);
+    cl->drops_reserved = drops;
     /* The record's memory too, so that logging a change cannot fail. */
     if (logging && ldb_buf_reserve(ldb_db_alloc(c->db), &cl->effects, bound) != 0)
         return ldb_db_error(c->db, LAYERDB_NOMEM, "out of memory making room to log a command");
@@ -583,7 +584,10 @@ int ldb_cmd_clear_deadline(ldb_cmd_ctx *c, ldb_entry *e) {
 }
 
 int ldb_cmd_reserve_drops(ldb_cmd_ctx *c, size_t n) {
-    int rc = ldb_db_reserve(c->db, 0, n);
+    /* On top of what the executor made room for: inside EXEC, the
+     * commands after this one still need theirs. */
+    size_t more = c->client->drops_reserved;
+    int rc = ldb_db_reserve(c->db, 0, n > SIZE_MAX - more ? SIZE_MAX : n + more);
     if (rc) c->rc = rc;
     return rc ? -1 : 0;
 }

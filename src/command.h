@@ -73,6 +73,7 @@ struct layerdb_client {
     size_t neffects;
     int logged_dbi;       /* the database the record's commands are in */
     size_t reserved;      /* the room made in the log for this record */
+    size_t drops_reserved; /* the entries it may drop (ldb_cmd_reserve_drops) */
 };
 
 typedef struct ldb_cmd_ctx {

@@ -42,6 +42,8 @@
  * when the last one came (limbo_collect), by the thread that allocated
  * them. Room for a write's drops is made before the write changes
  * anything (limbo_reserve), so dropping never fails. */
+#define LIMBO_KEEP 4096 /* entries of limbo room kept between writes */
+
 typedef struct ldb_limbo {
     ldb_entry **ents;
     size_t n, cap;
@@ -311,7 +313,9 @@ LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
 static void limbo_free_all(layerdb *db) {
     for (size_t i = 0; i < db->limbo.n; i++) ldb_entry_free(&db->alloc, db->limbo.ents[i]);
     db->limbo.n = 0;
-    if (db->writer == NULL && db->limbo.cap) {
+    /* After a big flush, give the room back: a stream of writes needs
+     * little of it. */
+    if ((db->writer == NULL || db->limbo.cap > LIMBO_KEEP) && db->limbo.cap) {
         ldb_free(&db->alloc, db->limbo.ents, db->limbo.cap * sizeof *db->limbo.ents);
         db->limbo.ents = NULL;
         db->limbo.cap = 0;
