@@ -257,8 +257,8 @@ typedef struct layerdb_reply {
  * *reply NULL and the detail in layerdb_errmsg. A command that fails
  * changes nothing and logs nothing. Replies are allocated with the C
  * library's malloc, not the handle's allocator, and outlive the handle.
- * The commands there are so far: PING, ECHO, GET, SET (NX, XX, GET),
- * SETNX, GETSET, GETDEL, STRLEN, MGET, DEL, UNLINK, EXISTS, TYPE, DBSIZE. */
+ * The commands (strings, bits, keys, expiry, MULTI/EXEC) are listed in the
+ * README's "Redis commands". */
 LAYERDB_API int layerdb_command(layerdb *db, int argc, const char **argv, const size_t *argvlen,
                                 layerdb_reply **reply);
 
