@@ -227,9 +227,11 @@ static void run_redis_benchmark(struct bench *b, struct redis *r, const char *ar
              b->nkeys, args);
     FILE *p = popen(cmd, "r");
     if (!p) bench_die(b, "popen redis-benchmark: %s", strerror(errno));
-    char line[512];
-    while (fgets(line, sizeof line, p)) {
-        char *colon = strrchr(line, ':');
+    char buf[4096];
+    while (fgets(buf, sizeof buf, p)) {
+        /* -q prints progress lines ended by \r before the last one */
+        char *line = strrchr(buf, '\r') ? strrchr(buf, '\r') + 1 : buf;
+        char *colon = strchr(line, ':');
         char *rps = strstr(line, " requests per second");
         if (!rps) continue;
         /* the figure is just before " requests per second" */

@@ -401,7 +401,9 @@ static int command_api(layerdb_client *cl, int argc, const char **argv, const si
                        layerdb_reply **reply) {
     layerdb *db = cl->db;
     if (argc < 1 || !argv || !reply) return LAYERDB_INVALID;
-    ldb_slice *args = ldb_malloc(ldb_alloc_libc(), ldb_mul_size((size_t)argc, sizeof *args));
+    ldb_slice small[16];
+    ldb_slice *args = argc <= 16 ? small
+                                 : ldb_malloc(ldb_alloc_libc(), ldb_mul_size((size_t)argc, sizeof *args));
     if (!args) return LAYERDB_NOMEM;
     int rc = LAYERDB_OK;
     for (int i = 0; i < argc; i++) {
@@ -413,7 +415,7 @@ static int command_api(layerdb_client *cl, int argc, const char **argv, const si
     ldb_reply_init(&b);
     uint64_t end = 0;
     if (rc == LAYERDB_OK) rc = ldb_command_exec(cl, (size_t)argc, args, &b, &end);
-    ldb_free(ldb_alloc_libc(), args, (size_t)argc * sizeof *args);
+    if (args != small) ldb_free(ldb_alloc_libc(), args, (size_t)argc * sizeof *args);
     if (rc == LAYERDB_OK) rc = ldb_db_wait_durable(db, end);
     if (rc != LAYERDB_OK) {
         ldb_reply_discard(&b);
@@ -511,7 +513,11 @@ int ldb_cmd_get_string(ldb_cmd_ctx *c, const ldb_slice *key, const unsigned char
 
 ldb_entry *ldb_cmd_new_string(ldb_cmd_ctx *c, const ldb_slice *key, size_t vlen,
                               unsigned char **val) {
+    /* Hash the key and start loading its slot now: the allocation and the
+     * caller's copy run while it arrives (see ldb_table_prepare). */
+    c->put_hash = ldb_table_prepare(&c->ks->keys[c->client->dbi], key->p, key->len);
     ldb_entry *e = ldb_entry_create_string(ldb_db_alloc(c->db), key->p, key->len, NULL, vlen, NULL);
+    c->put_entry = e;
     if (!e) {
         c->rc = ldb_db_error(c->db, LAYERDB_NOMEM, "out of memory storing a %zu-byte value", vlen);
         return NULL;
@@ -522,11 +528,21 @@ ldb_entry *ldb_cmd_new_string(ldb_cmd_ctx *c, const ldb_slice *key, size_t vlen,
     return e;
 }
 
-int ldb_cmd_put(ldb_cmd_ctx *c, ldb_entry *e, int keep_ttl) {
+/* The hash of e's key in the client's database: ldb_cmd_new_string's, if
+ * e is the entry it made. */
+static uint64_t put_hash(ldb_cmd_ctx *c, const ldb_entry *e) {
+    if (e == c->put_entry) { /* used once: e may be freed and its address reused */
+        c->put_entry = NULL;
+        return c->put_hash;
+    }
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
+    return ldb_table_prepare(&c->ks->keys[c->client->dbi], v.key, v.klen);
+}
+
+int ldb_cmd_put(ldb_cmd_ctx *c, ldb_entry *e, int keep_ttl) {
     int d = c->client->dbi;
-    uint64_t h = ldb_table_prepare(&c->ks->keys[d], v.key, v.klen);
+    uint64_t h = put_hash(c, e);
     ldb_entry *replaced;
     if (ldb_ks_put(c->ks, d, h, e, keep_ttl, &replaced) != LAYERDB_OK) {
         ldb_entry_free(ldb_db_alloc(c->db), e);
@@ -538,10 +554,8 @@ int ldb_cmd_put(ldb_cmd_ctx *c, ldb_entry *e, int keep_ttl) {
 }
 
 int ldb_cmd_put_expiring(ldb_cmd_ctx *c, ldb_entry *e, int64_t when) {
-    ldb_entry_view v;
-    ldb_entry_decode(e, &v);
     int d = c->client->dbi;
-    uint64_t h = ldb_table_prepare(&c->ks->keys[d], v.key, v.klen);
+    uint64_t h = put_hash(c, e);
     ldb_entry *replaced;
     if (ldb_ks_put_expiring(c->ks, d, h, e, when, &replaced) != LAYERDB_OK) {
         ldb_entry_free(ldb_db_alloc(c->db), e);

@@ -90,6 +90,9 @@ typedef struct ldb_cmd_ctx {
     int rc;                   /* an engine failure (LAYERDB_NOMEM, ...),
                                  its message in the handle */
     uint64_t end;             /* the end of the command's log record */
+    const ldb_entry *put_entry; /* the last ldb_cmd_new_string entry, not
+                                   yet put, and */
+    uint64_t put_hash;          /* its key's hash, for ldb_cmd_put */
 } ldb_cmd_ctx;
 
 typedef void (*ldb_command_fn)(ldb_cmd_ctx *c);

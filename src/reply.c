@@ -33,13 +33,25 @@ static void place(ldb_reply_builder *b, layerdb_reply *r) {
         b->depth--; /* (2) */
 }
 
-static layerdb_reply *new_reply(ldb_reply_builder *b, int type) {
+/* A reply with room for 'text' bytes after it (for its str), in one
+ * allocation: a status, a bulk string or an error costs one malloc. */
+static layerdb_reply *new_reply_sized(ldb_reply_builder *b, int type, size_t text) {
     if (b->oom || b->sink) return NULL;
-    layerdb_reply *r = ldb_calloc(SYS, sizeof *r);
+    layerdb_reply *r = text > SIZE_MAX - sizeof *r ? NULL : ldb_malloc(SYS, sizeof *r + text);
     if (!r) { b->oom = 1; return NULL; }
+    memset(r, 0, sizeof *r);
     r->type = type;
     place(b, r);
     return r;
+}
+
+static layerdb_reply *new_reply(ldb_reply_builder *b, int type) {
+    return new_reply_sized(b, type, 0);
+}
+
+/* Where a reply's inline text lives. */
+static char *inline_text(layerdb_reply *r) {
+    return (char *)(r + 1);
 }
 
 /* A reply carrying n bytes of text, copied with a zero byte after them. */
@@ -49,10 +61,9 @@ static layerdb_reply *text_reply(ldb_reply_builder *b, int type, const void *p, 
             snprintf(b->error, sizeof b->error, "%.*s", (int)(n < 255 ? n : 255), (const char *)p);
         return NULL;
     }
-    char *s = b->oom ? NULL : ldb_malloc(SYS, n + 1);
-    if (!s) { b->oom = 1; return NULL; }
-    layerdb_reply *r = new_reply(b, type);
-    if (!r) { ldb_free(SYS, s, n + 1); return NULL; }
+    layerdb_reply *r = new_reply_sized(b, type, n < SIZE_MAX ? n + 1 : SIZE_MAX);
+    if (!r) return NULL;
+    char *s = inline_text(r);
     if (n) memcpy(s, p, n);
     s[n] = '\0';
     r->str = s;
@@ -133,6 +144,5 @@ void layerdb_reply_free(layerdb_reply *r) {
     if (!r) return;
     for (size_t i = 0; i < r->elements; i++) layerdb_reply_free(r->element[i]); /* NULL: unfilled */
     if (r->element) ldb_free(SYS, r->element, r->elements * sizeof *r->element);
-    if (r->str) ldb_free(SYS, r->str, r->len + 1);
-    ldb_free(SYS, r, sizeof *r);
+    ldb_free(SYS, r, sizeof *r + (r->str ? r->len + 1 : 0)); /* str is inline */
 }

@@ -5,6 +5,7 @@
  * keep everything acknowledged before it. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "layerdb.h"
 #include "os.h"
@@ -87,6 +88,55 @@ TEST("a failed fsync under always fails that set and every later one, never succ
     CHECK_RC(layerdb_close(db), LAYERDB_IOERR);
     clear_faults();
     CHECK(count_keys(path, 5) == 5);
+}
+
+/* Run a command given as words on db; its code, with the reply freed. */
+static int command_rc(layerdb *db, const char *line, char *reply_type) {
+    char words[256];
+    const char *argv[16];
+    int argc = 0;
+    snprintf(words, sizeof words, "%s", line);
+    for (char *w = strtok(words, " "); w && argc < 16; w = strtok(NULL, " ")) argv[argc++] = w;
+    layerdb_reply *r = NULL;
+    int rc = layerdb_command(db, argc, argv, NULL, &r);
+    if (reply_type) *reply_type = r ? (char)r->type : 0;
+    layerdb_reply_free(r);
+    return rc;
+}
+
+TEST("after a disk error, write commands and EXEC change nothing; reads still answer") {
+    const char *path = test_path("cmd-eio.db");
+    layerdb *db = open_policy(path, LAYERDB_FSYNC_EVERYSEC);
+    REQUIRE(db);
+    CHECK_RC(command_rc(db, "SET n 1", NULL), LAYERDB_OK);
+    CHECK_RC(command_rc(db, "EXPIREAT n 4000000000", NULL), LAYERDB_OK);
+    CHECK_RC(layerdb_flush(db), LAYERDB_OK);
+    ldb_fault_plan(LDB_FAULT_WRITE, 1, EIO, 0);
+    CHECK_RC(command_rc(db, "INCR n", NULL), LAYERDB_OK); /* queued before the write fails */
+    CHECK_RC(layerdb_flush(db), LAYERDB_IOERR);
+    char type;
+    CHECK_RC(command_rc(db, "INCR n", NULL), LAYERDB_IOERR);
+    CHECK_RC(command_rc(db, "SET other x", NULL), LAYERDB_IOERR);
+    CHECK_RC(command_rc(db, "PERSIST n", NULL), LAYERDB_IOERR);
+    CHECK_RC(command_rc(db, "MULTI", NULL), LAYERDB_OK);
+    CHECK_RC(command_rc(db, "SET other y", &type), LAYERDB_OK); /* queueing writes nothing */
+    CHECK(type == LAYERDB_REPLY_STATUS);
+    CHECK_RC(command_rc(db, "EXEC", NULL), LAYERDB_IOERR);
+    const void *v;
+    size_t len;
+    CHECK_RC(layerdb_get(db, "n", 1, &v, &len), LAYERDB_OK); /* reads still work */
+    CHECK(len == 1 && memcmp(v, "2", 1) == 0);
+    CHECK_RC(layerdb_get(db, "other", 5, &v, &len), LAYERDB_NOTFOUND);
+    CHECK_RC(command_rc(db, "EXPIRETIME n", &type), LAYERDB_OK);
+    CHECK(type == LAYERDB_REPLY_INTEGER);
+    CHECK_RC(layerdb_close(db), LAYERDB_IOERR);
+    clear_faults();
+    db = open_policy(path, LAYERDB_FSYNC_EVERYSEC);
+    REQUIRE(db);
+    CHECK_RC(layerdb_get(db, "n", 1, &v, &len), LAYERDB_OK); /* what was flushed */
+    CHECK(len == 1 && memcmp(v, "1", 1) == 0);
+    CHECK_RC(layerdb_get(db, "other", 5, &v, &len), LAYERDB_NOTFOUND);
+    layerdb_close(db);
 }
 
 TEST("a full disk in the writer is LAYERDB_FULL with the errno text") {

@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "db.h"
+#include "keyspace.h"
 #include "layerdb.h"
 #include "reply_text.h"
 #include "test.h"
@@ -370,6 +372,7 @@ TEST("a seeded random stream of 20000 commands replies as redis-server does, and
     CHECK(differ == 0);
     same_reply(db, "DISCARD"); /* out of a MULTI the stream may end in */
     CHECK(same_state(db));
+    CHECK(ldb_ks_check(ldb_db_keyspace(db))); /* deadlines and flags agree */
     /* What the log replays must match too. */
     CHECK_RC(layerdb_close(db), LAYERDB_OK);
     REQUIRE(layerdb_open(&db, path, NULL) == LAYERDB_OK);

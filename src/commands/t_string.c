@@ -138,7 +138,9 @@ static void set(ldb_cmd_ctx *c) {
         if (had) ldb_reply_bulk(c->reply, old, oldlen);
         else ldb_reply_nil(c->reply);
     }
-    int found = ldb_cmd_find(c, key) != NULL;
+    /* A plain SET needs no lookup: the put finds the key (and a lookup
+     * first would pay the table's memory miss twice). */
+    int found = (o.flags & (OPT_NX | OPT_XX)) && ldb_cmd_find(c, key) != NULL;
     if (((o.flags & OPT_NX) && found) || ((o.flags & OPT_XX) && !found)) {
         if (!(o.flags & OPT_GET)) ldb_reply_nil(c->reply);
         return;
