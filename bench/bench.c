@@ -3,7 +3,8 @@
  *
  *   BENCH_KEYS=N  keys per run instead of 1,000,000 (a quick smoke test)
  *   TMPDIR        where the temporary database directory goes (/tmp)
- *   BENCH_ONLY=commands  only the command layer's rows (bench_commands.c)
+ *   BENCH_ONLY=commands  only the command layer's rows (bench_commands.c);
+ *   BENCH_ONLY=sets      only the fast path's (bench_layerdb.c)
  *
  * Progress goes to stderr, the report to stdout. Exits 1 if any check
  * failed (a wrong or missing value, a lost key, a leak), 0 otherwise. */
@@ -19,6 +20,13 @@ int main(int argc, char **argv) {
     bench_init(&b);
     bench_progress("%zu keys, databases in %s", b.nkeys, b.dir);
     const char *only = getenv("BENCH_ONLY");
+    if (only && strcmp(only, "sets") == 0) { /* the fast path's rows alone */
+        b.section = BENCH_SECTION_LAYERDB;
+        bench_layerdb(&b);
+        bench_print_report(&b);
+        bench_free(&b);
+        return b.failures > 0 ? 1 : 0;
+    }
     if (only && strcmp(only, "commands") == 0) { /* the command rows alone, while working on them */
         b.section = BENCH_SECTION_COMMANDS;
         bench_commands(&b);

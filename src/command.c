@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "command.h"
 #include "active_expire.h"
@@ -271,7 +270,8 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
         run_handler(&c, cmd, argc, argv);
         rc = c.rc;
     }
-    ldb_db_unlock(db);
+    if (reads_only) ldb_db_rdunlock(db);
+    else ldb_db_unlock(db);
     *end = c.end;
     if (rc != LAYERDB_OK) {
         ldb_reply_discard(b);
@@ -442,9 +442,23 @@ int layerdb_client_command(layerdb_client *cl, int argc, const char **argv,
 
 /* ---- For handlers ---- */
 
+/* In ASCII, whatever the host's locale: "PERSIST" must match "persist"
+ * under a Turkish locale too. */
 int ldb_arg_is(const ldb_cmd_ctx *c, size_t i, const char *word) {
+    return ldb_slice_is(&c->argv[i], word);
+}
+
+int ldb_slice_is(const ldb_slice *s, const char *word) {
+    const unsigned char *p = s->p;
     size_t n = strlen(word);
-    return c->argv[i].len == n && strncasecmp((const char *)c->argv[i].p, word, n) == 0;
+    if (s->len != n) return 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char a = p[k], b = (unsigned char)word[k];
+        if (a >= 'a' && a <= 'z') a = (unsigned char)(a - ('a' - 'A'));
+        if (b >= 'a' && b <= 'z') b = (unsigned char)(b - ('a' - 'A'));
+        if (a != b) return 0;
+    }
+    return 1;
 }
 
 int ldb_arg_expire(ldb_cmd_ctx *c, size_t i, int seconds, int relative, int64_t *when) {

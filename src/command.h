@@ -142,8 +142,10 @@ LDB_INTERNAL void ldb_cmd_discard_queued(ldb_cmd_ctx *c);
 
 /* ---- For handlers (command.c) ---- */
 
-/* 1 if argument i equals 'word' in any case (option names). */
+/* 1 if argument i equals 'word' in any case (option names), in ASCII
+ * whatever the host's locale; ldb_slice_is for any slice. */
 LDB_INTERNAL int ldb_arg_is(const ldb_cmd_ctx *c, size_t i, const char *word);
+LDB_INTERNAL int ldb_slice_is(const ldb_slice *s, const char *word);
 /* Argument i as a long long, as Redis's string2ll reads it; otherwise
  * replies "ERR value is not an integer or out of range" and returns -1. */
 LDB_INTERNAL int ldb_arg_ll(ldb_cmd_ctx *c, size_t i, long long *v);

@@ -1,37 +1,49 @@
 /* command_table.c -- every command layerdb knows, gathered from the
  * families' own lists (commands/ *.c: name, arity, flags, key positions and
- * handler, as Redis's command table lists them) into one array sorted by
- * name, so that a lookup is a binary search.
- * Invariants (checked in debug builds when the array is built): no name
- * appears twice; names are lower case; the array is sorted. */
+ * handler, as Redis's command table lists them) into one hash table keyed
+ * by the name in lower case, so that a lookup (every call, and every
+ * command replayed at open) hashes the name once and compares one name.
+ * Invariants (checked in debug builds when the table is built): no name
+ * appears twice; names are lower case and at most MAX_NAME bytes; the
+ * table is at most half full, so every probe chain ends at an empty
+ * bucket. */
 #include <assert.h>
-#include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "command.h"
 
-#define MAX_COMMANDS 512
+#define MAX_COMMANDS 256
+#define BUCKETS 512  /* a power of two, at least 2 * MAX_COMMANDS */
+#define MAX_NAME 32  /* longer names are not commands */
 
 static const ldb_command *const families[] = {
     ldb_commands_connection, ldb_commands_string, ldb_commands_bits,
     ldb_commands_keys,       ldb_commands_expire, ldb_commands_multi,
 };
 
-static const ldb_command *table[MAX_COMMANDS];
+static const ldb_command *buckets[BUCKETS];
 static size_t count;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static int by_name(const void *a, const void *b) {
-    return strcmp((*(const ldb_command *const *)a)->name, (*(const ldb_command *const *)b)->name);
+/* ASCII only: a host's locale must not change what a name means. */
+static unsigned char lower(unsigned char c) {
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* FNV-1a of the name's bytes in lower case. */
+static unsigned hash_name(const unsigned char *p, size_t len) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) h = (h ^ lower(p[i])) * 16777619u;
+    return h & (BUCKETS - 1);
 }
 
 #ifndef NDEBUG
 static int lower_case(const char *s) {
     for (; *s; s++)
-        if (*s != tolower((unsigned char)*s)) return 0;
+        if ((unsigned char)*s != lower((unsigned char)*s)) return 0;
     return 1;
 }
 #endif
@@ -39,33 +51,30 @@ static int lower_case(const char *s) {
 static void build(void) {
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
         for (const ldb_command *c = families[f]; c->name; c++) {
-            assert(count < MAX_COMMANDS && lower_case(c->name));
-            table[count++] = c;
+            size_t len = strlen(c->name);
+            assert(count < MAX_COMMANDS && len <= MAX_NAME && lower_case(c->name));
+            unsigned i = hash_name((const unsigned char *)c->name, len);
+            while (buckets[i]) {
+                assert(strcmp(buckets[i]->name, c->name) != 0); /* no name twice */
+                i = (i + 1) & (BUCKETS - 1);
+            }
+            buckets[i] = c;
+            count++;
         }
-    qsort(table, count, sizeof table[0], by_name);
-#ifndef NDEBUG
-    for (size_t i = 1; i < count; i++) assert(strcmp(table[i - 1]->name, table[i]->name) < 0);
-#endif
 }
 
-/* Compare name[0..len), in any case, with a lower-case table name. */
-static int compare(const char *name, size_t len, const char *entry) {
-    size_t n = strlen(entry);
-    int c = strncasecmp(name, entry, len < n ? len : n);
-    if (c != 0) return c;
-    return len < n ? -1 : len > n;
+/* Does name[0..len), in any case, name the command? */
+static int names(const ldb_command *c, const unsigned char *name, size_t len) {
+    const unsigned char *want = (const unsigned char *)c->name;
+    size_t i = 0;
+    while (i < len && want[i] && lower(name[i]) == want[i]) i++;
+    return i == len && want[i] == '\0';
 }
 
 const ldb_command *ldb_command_lookup(const void *name, size_t len) {
     pthread_once(&once, build);
-    if (memchr(name, '\0', len)) return NULL; /* no name has a zero byte */
-    size_t lo = 0, hi = count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = compare(name, len, table[mid]->name);
-        if (c == 0) return table[mid];
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
-    }
+    if (len == 0 || len > MAX_NAME) return NULL;
+    for (unsigned i = hash_name(name, len); buckets[i]; i = (i + 1) & (BUCKETS - 1))
+        if (names(buckets[i], name, len)) return buckets[i];
     return NULL;
 }

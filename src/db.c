@@ -34,6 +34,7 @@
 #include "keyspace.h"
 #include "os.h"
 #include "recovery.h"
+#include "rwlock.h"
 #include "table.h"
 #include "writer.h"
 
@@ -52,7 +53,7 @@ typedef struct ldb_limbo {
 
 struct layerdb {
     ldb_alloc alloc;          /* fixed at open */
-    pthread_rwlock_t lock;    /* guards the fields marked (L): held for
+    ldb_rwlock lock;          /* guards the fields marked (L): held for
                                  reading by lookups, for writing by the rest */
     int lock_ready;           /* lock was initialised */
     int open_failed;          /* holds only errmsg: every call is refused */
@@ -219,16 +220,6 @@ static void release(layerdb *db) {
     db->fd = -1;
 }
 
-/* Writers first: a stream of readers must not starve the writes. */
-static int init_lock(pthread_rwlock_t *lock) {
-    pthread_rwlockattr_t attr;
-    if (pthread_rwlockattr_init(&attr) != 0) return -1;
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    int rc = pthread_rwlock_init(lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    return rc;
-}
-
 int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
     layerdb_options defaults;
     if (!out) return LAYERDB_INVALID;
@@ -245,7 +236,7 @@ int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
     ldb_os_random(&seed, sizeof seed);
     ldb_ks_init(&db->ks, &db->alloc, seed);
     int rc = check_options(db, opts);
-    if (rc == LAYERDB_OK && init_lock(&db->lock) != 0)
+    if (rc == LAYERDB_OK && ldb_rwlock_init(&db->lock) != 0)
         rc = seterr(db, LAYERDB_NOMEM, "cannot create a mutex");
     db->lock_ready = rc == LAYERDB_OK;
     db->readonly = opts->readonly;
@@ -267,7 +258,7 @@ int layerdb_close(layerdb *db) {
     if (db->writer) rc = ldb_writer_stop(db->writer, db->errmsg, sizeof db->errmsg);
     db->writer = NULL;
     release(db);
-    if (db->lock_ready) pthread_rwlock_destroy(&db->lock);
+    if (db->lock_ready) ldb_rwlock_destroy(&db->lock);
     ldb_alloc alloc = db->alloc;
     ldb_free(&alloc, db, sizeof *db);
     return rc;
@@ -433,9 +424,9 @@ static int wait_synced(layerdb *db, uint64_t end) {
     char msg[sizeof db->errmsg];
     int rc = ldb_writer_wait_synced(db->writer, end, msg, sizeof msg);
     if (rc) {
-        pthread_rwlock_wrlock(&db->lock);
+        ldb_rwlock_wrlock(&db->lock);
         seterr(db, rc, "%s", msg);
-        pthread_rwlock_unlock(&db->lock);
+        ldb_rwlock_wrunlock(&db->lock);
     }
     return rc;
 }
@@ -492,9 +483,9 @@ int layerdb_set(layerdb *db, const void *key, size_t klen, const void *val, size
     int rc = check_write(db, key, klen);
     if (rc || (rc = check_value(db, val, vlen))) return rc;
     uint64_t end = 0;
-    pthread_rwlock_wrlock(&db->lock);
+    ldb_rwlock_wrlock(&db->lock);
     rc = set_locked(db, key, klen, val, vlen, &end);
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_wrunlock(&db->lock);
     return rc ? rc : wait_durable(db, end);
 }
 
@@ -506,7 +497,7 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
     ldb_slice argv[2] = {{(const unsigned char *)"DEL", 3}, {key, klen}};
     uint64_t end = 0;
     size_t need;
-    pthread_rwlock_wrlock(&db->lock);
+    ldb_rwlock_wrlock(&db->lock);
     ldb_entry *e = NULL;
     int expired = 0;
     if ((rc = log_encode(db, 2, argv, &need)) != LAYERDB_OK) {
@@ -531,7 +522,7 @@ static int remove_generic(layerdb *db, const void *key, size_t klen, int keep, c
         }
         log_finish(db);
     }
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_wrunlock(&db->lock);
     return rc ? rc : wait_durable(db, end);
 }
 
@@ -549,9 +540,9 @@ int layerdb_flush(layerdb *db) {
     char msg[sizeof db->errmsg];
     rc = ldb_writer_flush(db->writer, msg, sizeof msg);
     if (rc) {
-        pthread_rwlock_wrlock(&db->lock);
+        ldb_rwlock_wrlock(&db->lock);
         seterr(db, rc, "%s", msg);
-        pthread_rwlock_unlock(&db->lock);
+        ldb_rwlock_wrunlock(&db->lock);
     }
     return rc;
 }
@@ -561,7 +552,7 @@ int layerdb_flush(layerdb *db) {
 int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val, size_t *vlen) {
     int rc = check_key(db, key, klen);
     if (rc) return rc;
-    pthread_rwlock_rdlock(&db->lock);
+    ldb_rwlock_rdlock(&db->lock);
     const ldb_entry *e = ldb_ks_find(&db->ks, 0, key, klen, LDB_KS_CLOCK);
     if (e) {
         ldb_entry_view v;
@@ -569,7 +560,7 @@ int layerdb_get(layerdb *db, const void *key, size_t klen, const void **val, siz
         if (val) *val = v.val;
         if (vlen) *vlen = v.vlen;
     }
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_rdunlock(&db->lock);
     return e ? LAYERDB_OK : LAYERDB_NOTFOUND;
 }
 
@@ -578,7 +569,7 @@ int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_
     int rc = check_key(db, key, klen);
     if (rc) return rc;
     if (!buf && cap) return seterr(db, LAYERDB_INVALID, "buffer is NULL with capacity %zu", cap);
-    pthread_rwlock_rdlock(&db->lock);
+    ldb_rwlock_rdlock(&db->lock);
     const ldb_entry *e = ldb_ks_find(&db->ks, 0, key, klen, LDB_KS_CLOCK);
     if (e) {
         ldb_entry_view v;
@@ -586,7 +577,7 @@ int layerdb_get_copy(layerdb *db, const void *key, size_t klen, void *buf, size_
         if (cap) memcpy(buf, v.val, v.vlen < cap ? v.vlen : cap);
         if (vlen) *vlen = v.vlen;
     }
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_rdunlock(&db->lock);
     return e ? LAYERDB_OK : LAYERDB_NOTFOUND;
 }
 
@@ -610,9 +601,9 @@ int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerdb_scan_fn fn
     if (rc) return rc;
     if (!cursor || !fn) return seterr(db, LAYERDB_INVALID, "cursor and callback are required");
     scan_ctx c = {fn, ud, &db->ks, LDB_KS_CLOCK};
-    pthread_rwlock_rdlock(&db->lock);
+    ldb_rwlock_rdlock(&db->lock);
     *cursor = ldb_table_scan(&db->ks.keys[0], *cursor, count, scan_entry, &c);
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_rdunlock(&db->lock);
     return LAYERDB_OK;
 }
 
@@ -621,9 +612,9 @@ int layerdb_info_get(layerdb *db, layerdb_info *info) {
     if (rc) return rc;
     if (!info) return seterr(db, LAYERDB_INVALID, "info is NULL");
     memset(info, 0, sizeof *info);
-    pthread_rwlock_rdlock(&db->lock);
+    ldb_rwlock_rdlock(&db->lock);
     info->keys = db->ks.keys[0].count;
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_rdunlock(&db->lock);
     info->memory_bytes = atomic_load_explicit(&db->alloc.live_bytes, memory_order_relaxed);
     info->dropped_bytes = db->dropped_bytes;
     info->replayed_records = db->replayed;
@@ -646,15 +637,19 @@ int ldb_db_check_writable(layerdb *db) {
 }
 
 void ldb_db_lock(layerdb *db) {
-    pthread_rwlock_wrlock(&db->lock);
+    ldb_rwlock_wrlock(&db->lock);
 }
 
 void ldb_db_rdlock(layerdb *db) {
-    pthread_rwlock_rdlock(&db->lock);
+    ldb_rwlock_rdlock(&db->lock);
 }
 
 void ldb_db_unlock(layerdb *db) {
-    pthread_rwlock_unlock(&db->lock);
+    ldb_rwlock_wrunlock(&db->lock);
+}
+
+void ldb_db_rdunlock(layerdb *db) {
+    ldb_rwlock_rdunlock(&db->lock);
 }
 
 

@@ -24,12 +24,13 @@
 LDB_INTERNAL int ldb_db_check_open(layerdb *db);
 /* LAYERDB_OK, or LAYERDB_READONLY with the handle's message set. */
 LDB_INTERNAL int ldb_db_check_writable(layerdb *db);
-/* The lock, for writing (ldb_db_lock) or for a command that only reads
- * (ldb_db_rdlock: other readers run at the same time); ldb_db_unlock
- * releases either. */
+/* The lock, for writing (ldb_db_lock, released by ldb_db_unlock) or for
+ * a command that only reads (ldb_db_rdlock, other readers run at the same
+ * time; released by ldb_db_rdunlock). */
 LDB_INTERNAL void ldb_db_lock(layerdb *db);
-LDB_INTERNAL void ldb_db_rdlock(layerdb *db);
 LDB_INTERNAL void ldb_db_unlock(layerdb *db);
+LDB_INTERNAL void ldb_db_rdlock(layerdb *db);
+LDB_INTERNAL void ldb_db_rdunlock(layerdb *db);
 /* Set the handle's message; returns rc. */
 LDB_INTERNAL int ldb_db_error(layerdb *db, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -126,7 +126,7 @@ struct ldb_writer {
     uint64_t salt;             /* (3) the file's checksum seed */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
-    pthread_rwlock_t *caller_lock; /* (3) the caller's lock, taken for writing */
+    ldb_rwlock *caller_lock; /* (3) the caller's lock, taken for writing */
     pthread_mutex_t lock;
     pthread_cond_t work_cv, done_cv, space_cv;
     uint64_t marked_end;       /* (C) synced_end last put in a SYNCED record */
@@ -195,7 +195,7 @@ static void timed_wait_ms(ldb_writer *w, pthread_cond_t *cv, uint64_t ms) {
  * while active grows to max_pending. flag NULL: never give up. */
 static int lock_callers(ldb_writer *w, atomic_int *flag, int give_up_at) {
     long pause_ns = 20 * 1000;
-    while (pthread_rwlock_trywrlock(w->caller_lock) != 0) {
+    while (ldb_rwlock_trywrlock(w->caller_lock) != 0) {
         if (flag && atomic_load_explicit(flag, memory_order_acquire) == give_up_at) return 0;
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL);
@@ -211,7 +211,7 @@ static size_t peek_pending(ldb_writer *w) {
     pthread_mutex_unlock(&w->lock);
     if (lock_callers(w, &w->f.sleeping, 0)) {
         n = w->f.active.len;
-        pthread_rwlock_unlock(w->caller_lock);
+        ldb_rwlock_wrunlock(w->caller_lock);
     }
     pthread_mutex_lock(&w->lock);
     return n;
@@ -311,7 +311,7 @@ static void take_batch(ldb_writer *w) {
             /* Under caller_lock no caller can hand over; one may have just done so. */
             if (!atomic_load_explicit(&w->handed, memory_order_acquire)) swap_buffers(w);
             atomic_store(&w->f.asking, 0);
-            pthread_rwlock_unlock(w->caller_lock);
+            ldb_rwlock_wrunlock(w->caller_lock);
         }
         pthread_mutex_lock(&w->lock);
     }
@@ -435,7 +435,7 @@ static void mark_clean_end(ldb_writer *w) {
     pthread_mutex_unlock(&w->lock);
     lock_callers(w, NULL, 0);
     uint64_t marked = w->marked_end;
-    pthread_rwlock_unlock(w->caller_lock);
+    ldb_rwlock_wrunlock(w->caller_lock);
     pthread_mutex_lock(&w->lock);
     if (w->error || w->synced_end <= marked) return;
     unsigned char rec[LDB_SYNCED_RECORD_SIZE];
@@ -565,14 +565,14 @@ static void hand_over(ldb_writer *w) {
  * caller_lock released meanwhile (and held again on return). */
 static void wait_for_swap(ldb_writer *w) {
     uint64_t seen = atomic_load(&w->f.batch);
-    pthread_rwlock_unlock(w->caller_lock);
+    ldb_rwlock_wrunlock(w->caller_lock);
     pthread_mutex_lock(&w->lock);
     w->wake_asked = 1;
     atomic_store(&w->f.sleeping, 0);
     pthread_cond_signal(&w->work_cv);
     while (atomic_load(&w->f.batch) == seen && !w->error) pthread_cond_wait(&w->space_cv, &w->lock);
     pthread_mutex_unlock(&w->lock);
-    pthread_rwlock_wrlock(w->caller_lock);
+    ldb_rwlock_wrlock(w->caller_lock);
 }
 
 /* Put a SYNCED record first in a fresh batch when synced_end moved on. */
@@ -637,9 +637,9 @@ int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
 }
 
 int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
-    pthread_rwlock_wrlock(w->caller_lock);
+    ldb_rwlock_wrlock(w->caller_lock);
     uint64_t end = w->f.queued_end;
-    pthread_rwlock_unlock(w->caller_lock);
+    ldb_rwlock_wrunlock(w->caller_lock);
     /* A flush after an error must still fail, even with nothing new queued:
      * earlier acknowledged writes may not be on disk. */
     int rc = ldb_writer_error(w, msg, cap);
@@ -648,9 +648,9 @@ int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
 
 void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end,
                       uint64_t *largest_batch) {
-    pthread_rwlock_wrlock(w->caller_lock);
+    ldb_rwlock_wrlock(w->caller_lock);
     *queued_end = w->f.queued_end;
-    pthread_rwlock_unlock(w->caller_lock);
+    ldb_rwlock_wrunlock(w->caller_lock);
     *synced_end = atomic_load(&w->synced_end);
     pthread_mutex_lock(&w->lock);
     *largest_batch = w->largest_batch;

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "log_format.h"
+#include "rwlock.h"
 
 typedef struct ldb_writer ldb_writer;
 
@@ -25,7 +26,7 @@ typedef struct ldb_writer_config {
                               already vouches for */
     size_t max_pending;    /* back-pressure bound in bytes */
     uint64_t salt;         /* the file header's checksum seed */
-    pthread_rwlock_t *lock; /* the caller's lock, which also guards the
+    ldb_rwlock *lock;      /* the caller's lock, which also guards the
                                batch being appended to when held for
                                writing; it must outlive the writer */
 } ldb_writer_config;

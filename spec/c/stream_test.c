@@ -124,14 +124,15 @@ TEST("the writer refuses a record too large to log and stays usable") {
     REQUIRE(fd >= 0);
     ldb_alloc a;
     ldb_alloc_init(&a, NULL);
-    pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+    ldb_rwlock lock;
+    ldb_rwlock_init(&lock);
     ldb_writer_config cfg = {.fd = fd, .path = path, .policy = LAYERDB_FSYNC_NO,
                              .max_pending = 1 << 20, .lock = &lock};
     ldb_writer *w = NULL;
     char msg[256] = "";
     CHECK_RC(ldb_writer_start(&w, &a, &cfg, msg, sizeof msg), LAYERDB_OK);
     REQUIRE(w);
-    pthread_rwlock_wrlock(&lock);
+    ldb_rwlock_wrlock(&lock);
     CHECK_RC(ldb_writer_reserve(w, SIZE_MAX, msg, sizeof msg), LAYERDB_TOOBIG);
     CHECK(strstr(msg, "2 GiB") != NULL);
     ldb_slice argv[2] = {{(const unsigned char *)"DEL", 3}, {(const unsigned char *)"k", 1}};
@@ -140,7 +141,7 @@ TEST("the writer refuses a record too large to log and stays usable") {
     ldb_writer_encode(w, need, 2, argv);
     CHECK(ldb_writer_commit(w, need) == need);
     ldb_writer_finish(w);
-    pthread_rwlock_unlock(&lock);
+    ldb_rwlock_wrunlock(&lock);
     CHECK_RC(ldb_writer_flush(w, msg, sizeof msg), LAYERDB_OK);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
     CHECK(lseek(fd, 0, SEEK_END) >= (off_t)need);

@@ -26,7 +26,6 @@
 #include <assert.h>
 #include <limits.h>
 #include <stdio.h>
-#include <strings.h>
 
 #include "command.h"
 #include "glob.h"
@@ -331,11 +330,11 @@ typedef struct key_list {
 } key_list;
 
 /* Does an entry's type name equal the TYPE argument? Compared as Redis
- * does, with strcasecmp: in any case, up to a zero byte. */
+ * does, with strcasecmp: in any case, up to a zero byte (in ASCII here,
+ * whatever the host's locale). */
 static int type_matches(const ldb_slice *want, int type) {
-    const char *name = type_names[type];
-    size_t n = strnlen((const char *)want->p, want->len);
-    return n == strlen(name) && strncasecmp((const char *)want->p, name, n) == 0;
+    ldb_slice upto_zero = {want->p, strnlen((const char *)want->p, want->len)};
+    return ldb_slice_is(&upto_zero, type_names[type]);
 }
 
 static void collect_key(void *ud, const ldb_entry *e) {
