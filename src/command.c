@@ -239,11 +239,12 @@ static int queue_command(layerdb_client *cl, const ldb_command *cmd, size_t argc
     return LAYERDB_OK;
 }
 
-int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb_reply_builder *b,
-                     uint64_t *end) {
+/* ldb_command_exec once the command is known: cmd, or NULL when resolve
+ * replied why there is none. */
+static int exec_resolved(layerdb_client *cl, const ldb_command *cmd, size_t argc,
+                         const ldb_slice *argv, ldb_reply_builder *b, uint64_t *end) {
     layerdb *db = cl->db;
     *end = 0;
-    const ldb_command *cmd = resolve(b, argc, argv);
     int in_multi = atomic_load_explicit(&cl->in_multi, memory_order_relaxed);
     if (!cmd && !in_multi) return LAYERDB_OK;
     if (cmd && (cmd->flags & LDB_CMD_WRITE) && !cl->replaying) {
@@ -258,8 +259,10 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
     int rc = LAYERDB_OK;
     /* A command that only reads shares the lock with other readers. */
     int reads_only = cmd && !in_multi && !(cmd->flags & (LDB_CMD_WRITE | LDB_CMD_CLIENT | LDB_CMD_NO_MULTI));
-    if (reads_only) ldb_db_rdlock(db);
-    else ldb_db_lock(db);
+    /* Replay runs inside layerdb_open: no other thread has the handle. */
+    int locking = !cl->replaying;
+    if (locking && reads_only) ldb_db_rdlock(db);
+    else if (locking) ldb_db_lock(db);
     if (in_multi && !(cmd && (cmd->flags & LDB_CMD_NO_MULTI))) {
         rc = queue_command(cl, cmd, argc, argv, b);
     } else if (cmd->flags & LDB_CMD_WRITE) {
@@ -270,8 +273,8 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
         run_handler(&c, cmd, argc, argv);
         rc = c.rc;
     }
-    if (reads_only) ldb_db_rdunlock(db);
-    else ldb_db_unlock(db);
+    if (locking && reads_only) ldb_db_rdunlock(db);
+    else if (locking) ldb_db_unlock(db);
     *end = c.end;
     if (rc != LAYERDB_OK) {
         ldb_reply_discard(b);
@@ -280,6 +283,11 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
     assert(b->oom || b->sink || (b->root != NULL && b->depth == 0)); /* invariant (1) */
     assert(*end == 0 || (cmd->flags & (LDB_CMD_WRITE | LDB_CMD_NO_MULTI))); /* (3), EXEC */
     return LAYERDB_OK;
+}
+
+int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb_reply_builder *b,
+                     uint64_t *end) {
+    return exec_resolved(cl, resolve(b, argc, argv), argc, argv, b, end);
 }
 
 /* ---- Transactions: what EXEC runs (commands/multi.c replies) ---- */
@@ -382,7 +390,7 @@ int ldb_client_replay(void *ud, int dry_run, size_t argc, const ldb_slice *argv,
     ldb_reply_builder b;
     ldb_reply_init_sink(&b);
     uint64_t end;
-    int rc = ldb_command_exec(cl, argc, argv, &b, &end);
+    int rc = exec_resolved(cl, cmd, argc, argv, &b, &end);
     if (rc) {
         snprintf(msg, cap, "%s", layerdb_errmsg(cl->db));
         return rc;

@@ -16,8 +16,11 @@ void ldb_reply_init(ldb_reply_builder *b) {
 }
 
 void ldb_reply_init_sink(ldb_reply_builder *b) {
-    memset(b, 0, sizeof *b);
+    b->root = NULL; /* no memset: replay makes one builder per command */
+    b->depth = 0;
+    b->oom = 0;
     b->sink = 1;
+    b->error[0] = '\0';
 }
 
 /* Put r where invariant (1) says, and close the arrays it fills. */
