@@ -184,6 +184,14 @@ void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt) {
     }
 }
 
+void ldb_logfmt_synced_rebase(unsigned char *p, size_t n, uint64_t base) {
+    if (base == 0 || n < LDB_SYNCED_RECORD_SIZE || get_u32(p) != 1 + 8 ||
+        p[LDB_FRAME_SIZE] != LDB_REC_SYNCED)
+        return;
+    uint64_t pos = get_u64(p + LDB_FRAME_SIZE + 1);
+    put_u64(p + LDB_FRAME_SIZE + 1, pos > base ? pos - base : 0);
+}
+
 void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE], uint64_t salt,
                               uint64_t synced_end) {
     out[LDB_FRAME_SIZE] = LDB_REC_SYNCED;

@@ -155,6 +155,10 @@ LDB_INTERNAL void ldb_logfmt_append_command(ldb_buf *b, uint64_t salt, size_t ar
  * holds whole records (sealed ones come out the same). */
 LDB_INTERNAL void ldb_logfmt_seal_all(unsigned char *p, size_t n, uint64_t salt);
 #define LDB_SYNCED_RECORD_SIZE (LDB_FRAME_SIZE + 1 + 8)
+/* If p[0..n) starts with a SYNCED record (unsealed or sealed), make the
+ * log position it carries a file offset: minus base, or 0 if the position
+ * is before the file (nothing in it to vouch for). */
+LDB_INTERNAL void ldb_logfmt_synced_rebase(unsigned char *p, size_t n, uint64_t base);
 LDB_INTERNAL void ldb_logfmt_encode_synced(unsigned char out[LDB_SYNCED_RECORD_SIZE],
                                            uint64_t salt, uint64_t synced_end);
 

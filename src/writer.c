@@ -65,7 +65,8 @@
  *      sync_wanted, stop, wake_asked, error, error_msg.
  *  (T) flushing (unless 'asking'), out and last_sync_ms belong to the
  *      thread.
- *  (3) fd, path, policy, max_pending, alloc and salt are fixed
+ *  (T) also fd, base and salt, which a SWITCH item changes.
+ *  (3) path, policy, max_pending and alloc are fixed
  *      before the thread starts.
  *  Atomics, read without the lock that guards their writes: pending (a
  *  copy of active.len, a hint for the thread), sleeping and failed (so the
@@ -120,10 +121,17 @@
 struct ldb_writer {
     ldb_writer_front f;        /* (C) but its atomics; first, see writer.h */
     ldb_alloc *alloc;          /* (3) */
-    int fd;                    /* (3) */
+    int fd;                    /* (T) the file written now (ldb_writer_switch) */
+    uint64_t base;             /* (T) the log position of fd's offset 0: a
+                                  record at position p is at offset p - base */
+    uint64_t trunc_at;         /* (T) where fd's part of the batch being
+                                  written starts: cut there on an error */
+    uint64_t switched_at;      /* (T) the position of the last switch the
+                                  batch being written made, 0 if none: all
+                                  before it is fsynced */
     int policy;                /* (3) enum layerdb_fsync */
     size_t max_pending;        /* (3) */
-    uint64_t salt;             /* (3) the file's checksum seed */
+    uint64_t salt;             /* (T) the current file's checksum seed */
     char path[1024];           /* (3) for messages */
     pthread_t thread;
     ldb_rwlock *caller_lock; /* (3) the caller's lock, taken for writing */
@@ -339,9 +347,33 @@ static int out_room(ldb_writer *w, size_t n, uint64_t *pos) {
     return w->out.cap - w->out.len < n ? flush_out(w, pos) : 0;
 }
 
+/* A SWITCH item at p: what is written so far goes to the old file, which
+ * is fsynced; what follows goes to the new one (see ldb_writer_switch).
+ * *pos, a file offset, moves to the new file. Returns 0 or errno. */
+static int switch_file(ldb_writer *w, const unsigned char *p, uint64_t *pos) {
+    int err = flush_out(w, pos);
+    if (err) return err;
+    if (ldb_os_sync(w->fd) != 0) return errno;
+    uint32_t fd;
+    uint64_t file_end, salt;
+    memcpy(&fd, p + 4, sizeof fd);
+    memcpy(&file_end, p + 8, sizeof file_end);
+    memcpy(&salt, p + 16, sizeof salt);
+    w->switched_at = *pos + w->base;
+    w->base = w->switched_at - file_end;
+    w->fd = (int)fd;
+    w->salt = salt;
+    *pos = w->trunc_at = file_end;
+    return 0;
+}
+
 /* One item of a batch with refs (see ITEMS), at p; returns its size. After
  * an error (*err) it only steps over the items. */
 static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *err) {
+    if (p[3] == 0xff && p[0] == LDB_WRITER_TAG_SWITCH) {
+        if (!*err) *err = switch_file(w, p, pos);
+        return LDB_WRITER_SWITCH_SIZE;
+    }
     if (p[3] == 0xff) { /* a SET_REF item: the tag's top byte */
         uint32_t n;
         void *ptr;
@@ -371,8 +403,11 @@ static size_t write_item(ldb_writer *w, unsigned char *p, uint64_t *pos, int *er
 /* Write 'flushing' at 'off' (see ITEMS): *end gets the file offset after
  * it. Returns 0, or errno after cutting the file back to 'off'. */
 static int write_batch(ldb_writer *w, uint64_t off, uint64_t *end) {
-    uint64_t pos = off;
+    uint64_t pos = off - w->base; /* the file offset */
     int err = 0;
+    w->trunc_at = pos;
+    w->switched_at = 0;
+    ldb_logfmt_synced_rebase(w->flushing.p, w->flushing.len, w->base);
     if (!w->flushing_has_refs) {
         err = write_records(w, w->flushing.p, w->flushing.len, &pos);
     } else {
@@ -382,9 +417,9 @@ static int write_batch(ldb_writer *w, uint64_t off, uint64_t *end) {
     if (err) {
         /* Best effort: cut the partial record so the file ends cleanly (and
          * a full disk gets its space back). Recovery would cut it anyway. */
-        (void)ldb_os_truncate(w->fd, off);
+        (void)ldb_os_truncate(w->fd, w->trunc_at);
     }
-    *end = pos;
+    *end = pos + w->base; /* a log position again (base may have moved) */
     return err;
 }
 
@@ -417,11 +452,12 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
     w->flushing.len = 0;
     if (w->flushing.cap > SHRINK_BYTES) ldb_buf_free(w->alloc, &w->flushing);
     if (err) {
-        fail_locked(w, err, what, off);
+        fail_locked(w, err, what, w->trunc_at);
         return;
     }
     w->written_end = end;
     if (end - off > w->largest_batch) w->largest_batch = end - off;
+    if (w->switched_at > w->synced_end) w->synced_end = w->switched_at; /* the old file's fsync */
     if (do_sync) {
         w->synced_end = end;
         w->last_sync_ms = ldb_os_now_ms();
@@ -439,8 +475,8 @@ static void mark_clean_end(ldb_writer *w) {
     pthread_mutex_lock(&w->lock);
     if (w->error || w->synced_end <= marked) return;
     unsigned char rec[LDB_SYNCED_RECORD_SIZE];
-    ldb_logfmt_encode_synced(rec, w->salt, w->synced_end);
-    uint64_t off = w->written_end;
+    ldb_logfmt_encode_synced(rec, w->salt, w->synced_end - w->base); /* file offsets */
+    uint64_t off = w->written_end - w->base;
     pthread_mutex_unlock(&w->lock);
     int err = 0;
     const char *what = "write";
@@ -448,7 +484,7 @@ static void mark_clean_end(ldb_writer *w) {
     else if (ldb_os_sync(w->fd) != 0) { err = errno; what = "fsync"; }
     pthread_mutex_lock(&w->lock);
     if (err) { fail_locked(w, err, what, off); return; }
-    w->written_end = off + sizeof rec;
+    w->written_end = off + sizeof rec + w->base;
     w->synced_end = w->written_end;
 }
 
@@ -579,7 +615,9 @@ static void wait_for_swap(ldb_writer *w) {
 static void maybe_mark_synced(ldb_writer *w) {
     uint64_t synced = atomic_load_explicit(&w->synced_end, memory_order_relaxed);
     if (w->f.active.len != 0 || synced <= w->marked_end) return;
-    ldb_logfmt_encode_synced(w->f.active.p, w->salt, synced);
+    /* A log position: the thread makes it a file offset, and seals the
+     * record with its file's salt, when it writes the batch. */
+    ldb_logfmt_encode_synced(w->f.active.p, 0, synced);
     w->f.active.len = w->f.charge = LDB_SYNCED_RECORD_SIZE;
     w->f.queued_end += LDB_SYNCED_RECORD_SIZE;
     w->marked_end = synced;
@@ -616,6 +654,20 @@ LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size
     maybe_mark_synced(w);
     w->f.fast_limit = fast_limit(w);
     return LAYERDB_OK;
+}
+
+uint64_t ldb_writer_switch(ldb_writer *w, int fd, uint64_t file_end, uint64_t salt) {
+    ldb_writer_front *f = (ldb_writer_front *)w;
+    unsigned char *p = f->active.p + f->active.len;
+    uint32_t fd32 = (uint32_t)fd;
+    memset(p, 0, LDB_WRITER_SWITCH_SIZE);
+    p[0] = LDB_WRITER_TAG_SWITCH;
+    p[1] = p[2] = p[3] = 0xff;
+    memcpy(p + 4, &fd32, sizeof fd32);
+    memcpy(p + 8, &file_end, sizeof file_end);
+    memcpy(p + 16, &salt, sizeof salt);
+    f->has_refs = 1;
+    return ldb_writer_advance(w, LDB_WRITER_SWITCH_SIZE, LDB_WRITER_SWITCH_SIZE, 0);
 }
 
 /* ldb_writer_finish found the thread sleeping, or asking for a batch that

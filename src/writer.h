@@ -1,6 +1,9 @@
 /* writer.h -- the background thread that appends records to the log file.
- * See the DESIGN comment in writer.c. Offsets are file offsets: a record's
- * "end" is the file length once it is written. A batch holds records and,
+ * See the DESIGN comment in writer.c. Positions are log positions: bytes
+ * appended to the log, counted from the start of the first file and on
+ * through every switch to a new file (ldb_writer_switch); a record's "end"
+ * is the position after it. Before any switch a position is the file
+ * offset. A batch holds records and,
  * for small sets, references to their entries (SET_REF in writer.c). */
 #ifndef LDB_WRITER_H
 #define LDB_WRITER_H
@@ -124,6 +127,8 @@ LDB_HOT_INLINE void ldb_writer_encode_args(ldb_writer *w, size_t need, size_t ar
 /* A 16-byte item: a tag where a record has its body length (whose top byte
  * is at most 0x7f, see LDB_MAX_BODY), a 32-bit count and a pointer. */
 #define LDB_WRITER_TAG_SET_REF 0xffu
+#define LDB_WRITER_TAG_SWITCH 0xfeu  /* a 32-byte item: see ldb_writer_switch */
+#define LDB_WRITER_SWITCH_SIZE 32
 LDB_HOT_INLINE void ldb_writer_put_item(ldb_writer_front *f, unsigned tag, uint32_t n,
                                         const void *ptr) {
     unsigned char *p = f->active.p + f->active.len;
@@ -188,6 +193,17 @@ LDB_HOT_INLINE int ldb_writer_tag_may_reference(ldb_writer *w, unsigned tag) {
 LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_size) {
     return ldb_writer_advance(w, LDB_WRITER_ITEM_SIZE, record_size, record_size);
 }
+
+/* Switch files (cfg->lock held, after ldb_writer_reserve of
+ * LDB_WRITER_SWITCH_SIZE bytes, then ldb_writer_finish): records queued
+ * before this go to the current file, which the thread fsyncs before it
+ * writes any that follow; those go to fd from offset file_end on, sealed
+ * with 'salt', the seed of fd's header, which the caller wrote and
+ * fsynced. Positions go on counting. Returns the position of the switch:
+ * once ldb_writer_wait_synced for it returns, the thread no longer uses
+ * the old file, which stays the caller's (the writer never closes one).
+ * Compaction's way to move the log to a new file. */
+LDB_INTERNAL uint64_t ldb_writer_switch(ldb_writer *w, int fd, uint64_t file_end, uint64_t salt);
 
 /* Call the functions below without cfg->lock: they wait for the thread,
  * which may need it, or take it themselves. */
