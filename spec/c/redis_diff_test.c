@@ -113,7 +113,7 @@ static int send_all(int fd, const char *p, size_t n) {
 /* Send the words of 'line' (split_words) as a RESP array and render the
  * reply. */
 static const char *redis_cmd(struct conn *c, const char *line) {
-    static char out[4096];
+    static char out[1 << 16];
     char words[2048], req[8192];
     const char *argv[64];
     int argc = split_words(line, words, sizeof words, argv, 64);
@@ -183,7 +183,7 @@ static int redis_up;
 
 /* Run line on both; count and show a difference. */
 static int same_reply(layerdb *db, const char *line) {
-    char ours[1024];
+    static char ours[1 << 16]; /* as long as the two renderings */
     snprintf(ours, sizeof ours, "%s", cmd(db, line));
     const char *theirs = redis_cmd(&redis, line);
     if (strcmp(ours, theirs) == 0) return 1;

@@ -57,7 +57,7 @@ TEST_UNUSED static int split_words(const char *line, char *buf, size_t cap, cons
 /* Run the words of 'line' (split_words) as a command; the rendered reply,
  * or "rc=N" when the engine failed. */
 TEST_UNUSED static const char *cmd(layerdb *db, const char *line) {
-    static char out[4096];
+    static char out[1 << 16];
     char words[2048];
     const char *argv[64];
     int argc = split_words(line, words, sizeof words, argv, 64);
