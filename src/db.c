@@ -38,17 +38,22 @@
 #include "table.h"
 #include "writer.h"
 
-/* Entries the table dropped while the writer thread may still encode a
- * SET_REF to them (log_set): freed once it is past the batch it was in
- * when the last one came (limbo_collect), by the thread that allocated
- * them. Room for a write's drops is made before the write changes
- * anything (limbo_reserve), so dropping never fails. */
+/* Entries the table dropped while something may still read them: the
+ * writer thread, which may still encode a SET_REF to one (log_set), or a
+ * hold (ldb_db_hold: a snapshot being written, say, reads entries for
+ * seconds). They are freed, by the thread that allocated them, once the
+ * writer is past the batch it was in when the last one came and every
+ * hold that began before it has ended (limbo_collect). Room for a write's
+ * drops is made before the write changes anything (limbo_reserve), so
+ * dropping never fails. */
 #define LIMBO_KEEP 4096 /* entries of limbo room kept between writes */
+#define MAX_HOLDS 8
 
 typedef struct ldb_limbo {
     ldb_entry **ents;
     size_t n, cap;
     uint64_t batch; /* the writer's batch when the last one came */
+    uint64_t epoch; /* the hold epoch when the last one came */
 } ldb_limbo;
 
 struct layerdb {
@@ -59,6 +64,9 @@ struct layerdb {
     int open_failed;          /* holds only errmsg: every call is refused */
     ldb_keyspace ks;          /* (L) the databases; the fast path uses 0 */
     ldb_limbo limbo;          /* (L) */
+    uint64_t epoch;           /* (L) counts holds begun */
+    uint64_t holds[MAX_HOLDS]; /* (L) the epochs of the holds in force */
+    int nholds;               /* (L) */
     ldb_entry *taken;         /* (L) last layerdb_take result, freed by the
                                  next modifying call */
     layerdb_client *client;   /* (L) layerdb_command's client context */
@@ -313,9 +321,18 @@ static void limbo_free_all(layerdb *db) {
     }
 }
 
-/* Free the limbo once the writer is past every SET_REF it may hold. */
+/* Does a hold that began at or before 'epoch' still hold? */
+static int held_since(const layerdb *db, uint64_t epoch) {
+    for (int i = 0; i < db->nholds; i++)
+        if (db->holds[i] <= epoch) return 1;
+    return 0;
+}
+
+/* Free the limbo once the writer is past every SET_REF it may hold and
+ * no hold older than its last entry remains. */
 LDB_HOT_INLINE void limbo_collect(layerdb *db) {
-    if (db->limbo.n && !ldb_writer_may_reference(db->writer, db->limbo.batch))
+    if (db->limbo.n && !(db->writer && ldb_writer_may_reference(db->writer, db->limbo.batch)) &&
+        !(db->nholds && held_since(db, db->limbo.epoch)))
         limbo_free_all(db);
 }
 
@@ -333,20 +350,23 @@ static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
 
 /* Room to drop 'drops' entries, made before a write changes anything. */
 LDB_HOT_INLINE int limbo_reserve(layerdb *db, size_t drops) {
-    if (!db->writer) return LAYERDB_OK;
+    if (!db->writer && !db->nholds && !db->limbo.n) return LAYERDB_OK;
     limbo_collect(db);
     return db->limbo.cap - db->limbo.n >= drops ? LAYERDB_OK : limbo_grow(db, drops);
 }
 
 /* Free an entry the table no longer holds, or put it in the limbo if a
- * SET_REF queued in one of the last two batches may point at it. */
+ * SET_REF queued in one of the last two batches may point at it, or a
+ * hold is in force. */
 static inline void drop_entry(layerdb *db, ldb_entry *e) {
     if (!e) return;
     int tag = ldb_entry_reference_batch(e);
-    if (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag)) {
+    if (db->nholds ||
+        (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag))) {
         assert(db->limbo.n < db->limbo.cap); /* limbo_reserve came first */
         db->limbo.ents[db->limbo.n++] = e;
-        db->limbo.batch = ldb_writer_batch(db->writer);
+        db->limbo.batch = db->writer ? ldb_writer_batch(db->writer) : 0;
+        db->limbo.epoch = db->epoch;
     } else {
         ldb_entry_free(&db->alloc, e);
     }
@@ -367,7 +387,7 @@ LDB_HOT_INLINE int write_reserve(layerdb *db, size_t need) {
  * a few adds and stores and a copy per argument. */
 LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
-    if (!db->writer) return LAYERDB_OK;
+    if (!db->writer) return limbo_reserve(db, 2); /* a hold may keep drops */
     *need = ldb_logfmt_command_record_size(argc, argv);
     int rc = write_reserve(db, *need);
     if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
@@ -385,7 +405,7 @@ static inline uint64_t log_commit(layerdb *db, size_t need) {
  * *need gets the record's size for log_set. */
 LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
     *need = 0;
-    if (!db->writer) return LAYERDB_OK;
+    if (!db->writer) return limbo_reserve(db, 2); /* a hold may keep drops */
     *need = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, esize - 1);
     return write_reserve(db, *need);
 }
@@ -704,4 +724,24 @@ uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body, size_t
 
 int ldb_db_wait_durable(layerdb *db, uint64_t end) {
     return wait_durable(db, end);
+}
+
+int ldb_db_hold(layerdb *db, uint64_t *hold) {
+    if (db->nholds == MAX_HOLDS)
+        return seterr(db, LAYERDB_NOMEM, "more than %d holds on the handle's entries", MAX_HOLDS);
+    *hold = db->holds[db->nholds++] = ++db->epoch;
+    return LAYERDB_OK;
+}
+
+void ldb_db_unhold(layerdb *db, uint64_t hold) {
+    for (int i = 0; i < db->nholds; i++) {
+        if (db->holds[i] != hold) continue;
+        db->holds[i] = db->holds[--db->nholds];
+        return;
+    }
+    assert(!"ldb_db_unhold of a hold not in force");
+}
+
+void ldb_db_collect(layerdb *db) {
+    limbo_collect(db);
 }

@@ -57,6 +57,16 @@ LDB_INTERNAL void ldb_db_drop(layerdb *db, ldb_entry *e);
  * ldb_db_wait_durable (0 when not logging). Cannot fail. */
 LDB_INTERNAL uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body,
                                  size_t len);
+/* (lock held) Keep every key entry the keyspace drops from now on
+ * allocated until ldb_db_unhold(db, *hold): for whatever reads entries
+ * without the lock, for as long as it takes (a snapshot being written, a
+ * thread reading values it found). Held entries wait in the limbo and are
+ * freed by the first write (or ldb_db_collect) after the last hold older
+ * than them ends. LAYERDB_OK, or LAYERDB_NOMEM past 8 holds at once. */
+LDB_INTERNAL int ldb_db_hold(layerdb *db, uint64_t *hold);
+LDB_INTERNAL void ldb_db_unhold(layerdb *db, uint64_t hold);
+/* (lock held) Free what the limbo may free now. */
+LDB_INTERNAL void ldb_db_collect(layerdb *db);
 /* (lock not held) Under FSYNC_ALWAYS, wait until the record ending at 'end'
  * is fsynced. */
 LDB_INTERNAL int ldb_db_wait_durable(layerdb *db, uint64_t end);

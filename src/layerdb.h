@@ -207,10 +207,13 @@ LAYERDB_API int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerd
 
 /* ---- Inspection ---- */
 typedef struct layerdb_info {
-    uint64_t keys;          /* live keys in the table */
+    uint64_t keys;          /* keys in database 0 (DBSIZE), the plain
+                               calls' database */
     uint64_t log_bytes;     /* bytes queued for the log since the file's
-                               start (header included) */
-    uint64_t synced_bytes;  /* bytes of the file known to be fsynced */
+                               start (header included): the file's size
+                               once written, until compaction moves the
+                               log to a new file */
+    uint64_t synced_bytes;  /* of those, the bytes known to be fsynced */
     uint64_t dropped_bytes; /* torn tail truncated (or repaired) at open */
     uint64_t replayed_records; /* records replayed at open */
     uint64_t memory_bytes;  /* bytes this handle holds from its allocator
