@@ -296,6 +296,7 @@ int ldb_command_exec(layerdb_client *cl, size_t argc, const ldb_slice *argv, ldb
 typedef int (*queued_fn)(void *ud, const ldb_command *cmd, size_t argc, const ldb_slice *argv);
 
 static int each_queued(layerdb_client *cl, queued_fn fn, void *ud) {
+    if (cl->nqueued == 0) return 0; /* queued.p may be NULL: no pointer sums */
     ldb_cmd_reader r = {cl->queued.p, cl->queued.p + cl->queued.len, cl->nqueued};
     ldb_slice small[16], *argv = small;
     size_t cap = 16, argc;
