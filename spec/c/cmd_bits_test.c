@@ -15,19 +15,7 @@
 #include "reply_text.h"
 #include "test.h"
 
-#define EXPECT(db, line, want)                                                       \
-    do {                                                                             \
-        const char *got_ = cmd(db, line);                                            \
-        if (strcmp(got_, want) != 0) printf("# %s -> %s, want %s\n", line, got_, want); \
-        CHECK(strcmp(got_, want) == 0);                                              \
-    } while (0)
 
-static layerdb *open_db(const char *name) {
-    layerdb *db = NULL;
-    int rc = layerdb_open(&db, name ? test_path(name) : NULL, NULL);
-    if (rc != LAYERDB_OK) printf("# open: %s\n", layerdb_errmsg(db));
-    return rc == LAYERDB_OK ? db : NULL;
-}
 
 /* Run argv (binary-safe) and return its integer reply; LLONG_MIN, after
  * saying what came instead, for any other reply. */
@@ -157,7 +145,7 @@ static long long random_index(long long n) {
 TEST("BITCOUNT matches a bit-by-bit count over random values and ranges") {
     test_rand_state = test_seed() | 1;
     printf("# seed %llu\n", (unsigned long long)test_rand_state);
-    layerdb *db = open_db(NULL);
+    layerdb *db = open_db(NULL, NULL);
     REQUIRE(db);
     static unsigned char s[4000];
     int bad = 0;
@@ -191,7 +179,7 @@ TEST("BITCOUNT matches a bit-by-bit count over random values and ranges") {
 TEST("BITPOS matches a bit-by-bit search over random values and ranges") {
     test_rand_state = test_seed() | 1;
     printf("# seed %llu\n", (unsigned long long)test_rand_state);
-    layerdb *db = open_db(NULL);
+    layerdb *db = open_db(NULL, NULL);
     REQUIRE(db);
     static unsigned char s[4000];
     int bad = 0;
@@ -223,7 +211,7 @@ TEST("BITPOS matches a bit-by-bit search over random values and ranges") {
 }
 
 TEST("BITCOUNT and BITPOS on a 16 MB value, 64 bits at a time") {
-    layerdb *db = open_db(NULL);
+    layerdb *db = open_db(NULL, NULL);
     REQUIRE(db);
     size_t len = 16u << 20;
     unsigned char *s = malloc(len);
@@ -306,7 +294,7 @@ static int values_match(layerdb *db, unsigned char m[][2048], const size_t *lens
 TEST("SETBIT and GETBIT match a byte array, across a reopen, deadline kept") {
     test_rand_state = test_seed() | 1;
     printf("# seed %llu\n", (unsigned long long)test_rand_state);
-    layerdb *db = open_db("setbit.db");
+    layerdb *db = open_db("setbit.db", NULL);
     REQUIRE(db);
     static unsigned char m[3][2048];
     size_t lens[3] = {5, 0, 0};
@@ -317,14 +305,14 @@ TEST("SETBIT and GETBIT match a byte array, across a reopen, deadline kept") {
     for (int i = 0; i < 3000 && bad < 5; i++) bad += random_bit_op(db, m, lens);
     CHECK(values_match(db, m, lens));
     CHECK_RC(layerdb_close(db), LAYERDB_OK);
-    db = open_db("setbit.db");
+    db = open_db("setbit.db", NULL);
     REQUIRE(db);
     CHECK(values_match(db, m, lens));
     for (int i = 0; i < 3000 && bad < 5; i++) bad += random_bit_op(db, m, lens);
     CHECK(bad == 0);
     CHECK(values_match(db, m, lens));
     CHECK_RC(layerdb_close(db), LAYERDB_OK);
-    db = open_db("setbit.db");
+    db = open_db("setbit.db", NULL);
     REQUIRE(db);
     CHECK(values_match(db, m, lens));
     EXPECT(db, "EXPIRETIME b0", ":4000000000");
@@ -333,7 +321,7 @@ TEST("SETBIT and GETBIT match a byte array, across a reopen, deadline kept") {
 }
 
 TEST("SETBIT logs what changed a value, and nothing for a no-op or an error") {
-    layerdb *db = open_db("setbit_log.db");
+    layerdb *db = open_db("setbit_log.db", NULL);
     REQUIRE(db);
     layerdb_info before, after;
     EXPECT(db, "SETBIT k 9 1", ":0");  /* a new key of 2 bytes */
@@ -364,7 +352,7 @@ TEST("SETBIT logs what changed a value, and nothing for a no-op or an error") {
     CHECK_RC(layerdb_info_get(db, &after), LAYERDB_OK);
     CHECK(after.log_bytes > before.log_bytes);
     CHECK_RC(layerdb_close(db), LAYERDB_OK);
-    db = open_db("setbit_log.db");
+    db = open_db("setbit_log.db", NULL);
     REQUIRE(db);
     EXPECT(db, "STRLEN k", ":3");
     EXPECT(db, "BITCOUNT k", ":0");
@@ -375,7 +363,7 @@ TEST("SETBIT logs what changed a value, and nothing for a no-op or an error") {
 }
 
 TEST("the largest bit offset is 2^32 - 1, for GETBIT as for SETBIT") {
-    layerdb *db = open_db(NULL);
+    layerdb *db = open_db(NULL, NULL);
     REQUIRE(db);
     EXPECT(db, "GETBIT k 4294967295", ":0");
     EXPECT(db, "GETBIT k 4294967296", "-ERR bit offset is not an integer or out of range");

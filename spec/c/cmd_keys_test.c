@@ -14,19 +14,7 @@
 #include "reply_text.h"
 #include "test.h"
 
-#define EXPECT(db, line, want)                                                       \
-    do {                                                                             \
-        const char *got_ = cmd(db, line);                                            \
-        if (strcmp(got_, want) != 0) printf("# %s -> %s, want %s\n", line, got_, want); \
-        CHECK(strcmp(got_, want) == 0);                                              \
-    } while (0)
 
-static layerdb *open_db(const char *name, const layerdb_options *o) {
-    layerdb *db = NULL;
-    int rc = layerdb_open(&db, name ? test_path(name) : NULL, o);
-    if (rc != LAYERDB_OK) printf("# open: %s\n", layerdb_errmsg(db));
-    return rc == LAYERDB_OK ? db : NULL;
-}
 
 static layerdb *reopen(layerdb *db, const char *name) {
     CHECK_RC(layerdb_close(db), LAYERDB_OK);

@@ -22,12 +22,6 @@
 #include "reply_text.h"
 #include "test.h"
 
-#define EXPECT(db, line, want)                                                       \
-    do {                                                                             \
-        const char *got_ = cmd(db, line);                                            \
-        if (strcmp(got_, want) != 0) printf("# %s -> %s, want %s\n", line, got_, want); \
-        CHECK(strcmp(got_, want) == 0);                                              \
-    } while (0)
 /* The same for a reply rendered already (cmdv). */
 #define SAME(got, want)                                                              \
     do {                                                                             \
@@ -36,16 +30,7 @@
         CHECK(strcmp(got_, want) == 0);                                              \
     } while (0)
 
-static void expect_all(layerdb *db, const char *const cases[][2], size_t n) {
-    for (size_t i = 0; i < n; i++) EXPECT(db, cases[i][0], cases[i][1]);
-}
 
-static layerdb *open_db(const char *name, const layerdb_options *o) {
-    layerdb *db = NULL;
-    int rc = layerdb_open(&db, name ? test_path(name) : NULL, o);
-    if (rc != LAYERDB_OK) printf("# open: %s\n", layerdb_errmsg(db));
-    return rc == LAYERDB_OK ? db : NULL;
-}
 
 static uint64_t log_bytes(layerdb *db) {
     layerdb_info info;

@@ -57,7 +57,7 @@ static void held_entries_survive(int persist) {
         CHECK_RC(layerdb_set(db, key, strlen(key), v, VLEN), LAYERDB_OK);
         if (i % 2) CHECK_RC(layerdb_remove(db, key, strlen(key)), LAYERDB_OK);
     }
-    CHECK(strcmp(cmd(db, "FLUSHALL"), "+OK") == 0);
+    EXPECT(db, "FLUSHALL", "+OK");
     /* The old values are all still there, unchanged. */
     int intact = 0;
     for (int i = 0; i < KEYS; i++) {

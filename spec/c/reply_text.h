@@ -1,8 +1,8 @@
 /* reply_text.h -- replies as short text, for tests that compare them
  * (command_test.c, redis_diff_test.c): $bytes for a bulk string, +text for
  * a status, -text for an error, :n for an integer, (nil), [a,b] for an
- * array. cmd() runs a command given as space-separated words. Header-only,
- * as test.h is. */
+ * array. cmd() runs a command given as space-separated words; EXPECT
+ * checks a reply, open_db opens a test handle. Header-only, as test.h is. */
 #ifndef LAYERDB_REPLY_TEXT_H
 #define LAYERDB_REPLY_TEXT_H
 
@@ -68,6 +68,28 @@ TEST_UNUSED static const char *cmd(layerdb *db, const char *line) {
     else render(r, out, sizeof out);
     layerdb_reply_free(r);
     return out;
+}
+
+/* Check that 'line' replies 'want' (rendered), saying what came instead. */
+#define EXPECT(db, line, want)                                                       \
+    do {                                                                             \
+        const char *got_ = cmd(db, line);                                            \
+        if (strcmp(got_, want) != 0) printf("# %s -> %s, want %s\n", line, got_, want); \
+        CHECK(strcmp(got_, want) == 0);                                              \
+    } while (0)
+
+/* Each case: a command line and its rendered reply. */
+TEST_UNUSED static void expect_all(layerdb *db, const char *const cases[][2], size_t n) {
+    for (size_t i = 0; i < n; i++) EXPECT(db, cases[i][0], cases[i][1]);
+}
+
+/* A handle on test_path(name), or in memory for NULL; NULL after saying
+ * why it could not open. */
+TEST_UNUSED static layerdb *open_db(const char *name, const layerdb_options *o) {
+    layerdb *db = NULL;
+    int rc = layerdb_open(&db, name ? test_path(name) : NULL, o);
+    if (rc != LAYERDB_OK) printf("# open: %s\n", layerdb_errmsg(db));
+    return rc == LAYERDB_OK ? db : NULL;
 }
 
 #endif
