@@ -237,6 +237,22 @@ TEST_UNUSED static void child_send(int fd, const void *rec, size_t n) {
     if (write(fd, rec, n) != (ssize_t)n) _exit(CHILD_REPORT_FAILED);
 }
 
+/* Set key i: every third through the command layer, with a deadline far
+ * in the future (the year 3000), so that the kill suites cover its records
+ * ("SET k v PXAT ms", written whole by the executor) as well as the plain
+ * call's; the key reads the same either way. */
+static int child_set(layerdb *db, const char *key, size_t klen, const unsigned char *val,
+                     size_t vlen, uint64_t i) {
+    if (i % 3 != 1) return layerdb_set(db, key, klen, val, vlen);
+    const char *argv[5] = {"SET", key, (const char *)val, "PXAT", "32503680000000"};
+    size_t lens[5] = {3, klen, vlen, 4, 14};
+    layerdb_reply *r = NULL;
+    int rc = layerdb_command(db, 5, argv, lens, &r);
+    if (rc == LAYERDB_OK && r->type == LAYERDB_REPLY_ERROR) rc = LAYERDB_INVALID;
+    layerdb_reply_free(r);
+    return rc;
+}
+
 /* The child: open the file, check it holds keys 0..start-1, then set keys
  * in order, sending a record after each. Ends in _exit() or SIGKILL, never
  * in the harness; dies with the parent if the parent crashes. */
@@ -257,7 +273,8 @@ static _Noreturn void child_write_keys(const struct writer_plan *plan, int fd, p
     char key[KEY_CAP];
     unsigned char val[VALUE_MAX];
     for (uint64_t i = plan->start; i < plan->start + CHILD_MAX_KEYS; i++) {
-        rc = layerdb_set(db, key, key_for(i, key), val, value_for(plan->seed, i, val));
+        size_t klen = key_for(i, key);
+        rc = child_set(db, key, klen, val, value_for(plan->seed, i, val), i);
         if (rc != LAYERDB_OK) child_fail(db, "set", i, rc, CHILD_SET_FAILED);
         plan->send_record(db, fd, i);
         if (plan->pause_us) usleep(plan->pause_us);
