@@ -4,10 +4,8 @@
  * API's way in (layerdb_command, layerdb_client_command); replay at open;
  * and the helpers handlers share (command.h). */
 #include <assert.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
@@ -33,6 +31,7 @@ layerdb_client *ldb_client_new(layerdb *db, int replaying) {
 static void discard_queue(layerdb_client *cl) {
     cl->queued.len = 0;
     cl->nqueued = 0;
+    cl->queued_max_argc = 0;
     cl->multi_dirty = 0;
     atomic_store(&cl->in_multi, 0);
 }
@@ -235,6 +234,7 @@ static int queue_command(layerdb_client *cl, const ldb_command *cmd, size_t argc
     cl->queued.len = (size_t)(ldb_logfmt_put_args(cl->queued.p + cl->queued.len, argc, argv) -
                               cl->queued.p);
     cl->nqueued++;
+    if (argc > cl->queued_max_argc) cl->queued_max_argc = argc;
     ldb_reply_status(b, "QUEUED");
     return LAYERDB_OK;
 }
@@ -298,28 +298,14 @@ typedef int (*queued_fn)(void *ud, const ldb_command *cmd, size_t argc, const ld
 static int each_queued(layerdb_client *cl, queued_fn fn, void *ud) {
     if (cl->nqueued == 0) return 0; /* queued.p may be NULL: no pointer sums */
     ldb_cmd_reader r = {cl->queued.p, cl->queued.p + cl->queued.len, cl->nqueued};
-    ldb_slice small[16], *argv = small;
-    size_t cap = 16, argc;
+    ldb_alloc *a = ldb_db_alloc(cl->db);
+    size_t bytes = ldb_mul_size(cl->queued_max_argc, sizeof(ldb_slice)), argc;
+    ldb_slice *argv = ldb_malloc(a, bytes);
+    if (!argv) return LAYERDB_NOMEM;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < cl->nqueued; i++) {
-        /* Peek at argc to size argv: the queue was encoded by us. */
-        uint64_t n = 0;
-        const unsigned char *p = r.p;
-        for (int shift = 0;; shift += 7) {
-            n |= (uint64_t)(*p & 0x7f) << shift;
-            if (!(*p++ & 0x80)) break;
-        }
-        if (n > cap) {
-            ldb_slice *bigger = realloc(argv == small ? NULL : argv, (size_t)n * sizeof *argv);
-            if (!bigger) { rc = LAYERDB_NOMEM; break; }
-            if (argv == small) memcpy(bigger, small, sizeof small);
-            argv = bigger;
-            cap = (size_t)n;
-        }
-        if (!ldb_logfmt_commands_next(&r, argv, &argc)) break;
+    while (rc == 0 && ldb_logfmt_commands_next(&r, argv, &argc))
         rc = fn(ud, ldb_command_lookup(argv[0].p, argv[0].len), argc, argv);
-    }
-    if (argv != small) free(argv);
+    ldb_free(a, argv, bytes);
     return rc;
 }
 

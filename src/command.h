@@ -68,6 +68,7 @@ struct layerdb_client {
                              aborts */
     ldb_buf queued;       /* MULTI's commands, each as ldb_logfmt_put_args */
     size_t nqueued;
+    size_t queued_max_argc; /* the most arguments of one queued command */
     /* The record being built by the command or EXEC that runs now. */
     ldb_buf effects;      /* commands, each as ldb_logfmt_put_args */
     size_t neffects;

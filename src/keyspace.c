@@ -92,12 +92,17 @@ static void drop_deadline(ldb_keyspace *ks, int d, const ldb_entry *e) {
     ks->ttl_keys--;
 }
 
-int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
+/* A new entry for the expires table: e's key, 'when' as 8 bytes. */
+static ldb_entry *deadline_entry(ldb_keyspace *ks, const ldb_entry *e, int64_t when) {
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
     unsigned char raw[8];
     for (int i = 0; i < 8; i++) raw[i] = (unsigned char)((uint64_t)when >> (8 * i));
-    ldb_entry *x = ldb_entry_create_string(ks->alloc, v.key, v.klen, raw, sizeof raw, NULL);
+    return ldb_entry_create_string(ks->alloc, v.key, v.klen, raw, sizeof raw, NULL);
+}
+
+int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
+    ldb_entry *x = deadline_entry(ks, e, when);
     ldb_entry *old;
     if (!x || ldb_table_put(&ks->expires[d], x, &old) != 0) {
         ldb_entry_free(ks->alloc, x);
@@ -205,9 +210,7 @@ int ldb_ks_put_expiring(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int64
     assert(!ldb_entry_has_ttl(e));
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
-    unsigned char raw[8];
-    for (int i = 0; i < 8; i++) raw[i] = (unsigned char)((uint64_t)when >> (8 * i));
-    ldb_entry *x = ldb_entry_create_string(ks->alloc, v.key, v.klen, raw, sizeof raw, NULL);
+    ldb_entry *x = deadline_entry(ks, e, when);
     ldb_entry *old_x = NULL, *back = NULL;
     if (!x || ldb_table_put(&ks->expires[d], x, &old_x) != 0) {
         ldb_entry_free(ks->alloc, x);
