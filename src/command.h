@@ -117,6 +117,7 @@ extern const ldb_command ldb_commands_bits[];
 extern const ldb_command ldb_commands_keys[];
 extern const ldb_command ldb_commands_expire[];
 extern const ldb_command ldb_commands_multi[];
+extern const ldb_command ldb_commands_server[];
 
 /* The command named name[0..len), in any case, or NULL (command_table.c). */
 LDB_INTERNAL const ldb_command *ldb_command_lookup(const void *name, size_t len);

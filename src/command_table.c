@@ -22,6 +22,7 @@
 static const ldb_command *const families[] = {
     ldb_commands_connection, ldb_commands_string, ldb_commands_bits,
     ldb_commands_keys,       ldb_commands_expire, ldb_commands_multi,
+    ldb_commands_server,
 };
 
 static const ldb_command *buckets[BUCKETS];

@@ -31,6 +31,7 @@
 
 #include "db.h"
 #include "command.h"
+#include "compact.h"
 #include "keyspace.h"
 #include "os.h"
 #include "recovery.h"
@@ -72,7 +73,17 @@ struct layerdb {
     layerdb_client *client;   /* (L) layerdb_command's client context */
     int64_t next_expire_ms;   /* (L) when active expiry runs next */
     ldb_writer *writer;       /* NULL when not persisting */
-    int fd;                   /* -1 when no file is open */
+    ldb_compactor *compactor; /* NULL when not persisting */
+    int fd;                   /* (L) -1 when no file is open; a compaction
+                                 moves the log to a new one */
+    uint64_t file_base;       /* (L) the log position of fd's offset 0 */
+    uint64_t salt;            /* (L) fd's checksum seed */
+    _Atomic uint64_t compact_at; /* the log position past which a write
+                                 checks whether to compact (compact_due);
+                                 written under the lock, but for the
+                                 compactor's 0 (ldb_db_attention) */
+    double compact_factor;    /* options: 0 = no automatic compaction */
+    uint64_t compact_min;
     int readonly;             /* writes refused */
     int policy;               /* enum layerdb_fsync */
     uint64_t dropped_bytes;   /* torn tail cut at open */
@@ -119,6 +130,8 @@ void layerdb_options_init(layerdb_options *opts) {
     opts->persistence = LAYERDB_PERSIST_ON;
     opts->fsync = LAYERDB_FSYNC_EVERYSEC;
     opts->max_pending_bytes = 64u * 1024 * 1024;
+    opts->compact_factor = 2.0;
+    opts->compact_min_bytes = 64u * 1024 * 1024;
 }
 
 /* ---- Opening ---- */
@@ -133,6 +146,10 @@ static int check_options(layerdb *db, const layerdb_options *o) {
         return seterr(db, LAYERDB_INVALID, "allocator needs all of malloc, realloc and free");
     if (o->max_pending_bytes == 0)
         return seterr(db, LAYERDB_INVALID, "max_pending_bytes must be positive");
+    if (!(o->compact_factor == 0 || o->compact_factor > 1.0) || o->compact_factor > 1e9)
+        return seterr(db, LAYERDB_INVALID,
+                      "compact_factor must be 0 (no automatic compaction) or more than 1, not %g",
+                      o->compact_factor);
     return LAYERDB_OK;
 }
 
@@ -173,6 +190,23 @@ static int settle_file(layerdb *db, ldb_recovery *rec) {
     return LAYERDB_OK;
 }
 
+static void set_compact_at(layerdb *db, uint64_t at) {
+    atomic_store_explicit(&db->compact_at, at, memory_order_relaxed);
+}
+
+/* The automatic compaction's threshold: the file may grow to
+ * compact_factor times the live data, and to compact_min bytes. (lock
+ * held) */
+static uint64_t compact_limit(layerdb *db) {
+    double live = (double)ldb_ks_live_bytes(&db->ks) * db->compact_factor;
+    return live > (double)db->compact_min ? (uint64_t)live : db->compact_min;
+}
+
+/* Where the next check goes (lock held). */
+static void plan_compaction(layerdb *db) {
+    set_compact_at(db, db->compact_factor == 0 ? UINT64_MAX : db->file_base + compact_limit(db));
+}
+
 static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recovery *rec) {
     ldb_writer_config cfg;
     cfg.fd = db->fd;
@@ -183,7 +217,36 @@ static int start_writer(layerdb *db, const layerdb_options *o, const ldb_recover
     cfg.max_pending = o->max_pending_bytes;
     cfg.salt = rec->salt;
     cfg.lock = &db->lock;
+    db->salt = rec->salt;
+    db->compact_factor = o->compact_factor;
+    db->compact_min = o->compact_min_bytes;
+    plan_compaction(db);
+    if (!(db->compactor = ldb_compactor_new(db, &db->alloc)))
+        return seterr(db, LAYERDB_NOMEM, "out of memory opening '%s'", db->path);
     return ldb_writer_start(&db->writer, &db->alloc, &cfg, db->errmsg, sizeof db->errmsg);
+}
+
+/* Open and lock the file. A compaction in another process may rename a
+ * new file over the path between our open and our lock: then the file
+ * locked is no longer the database, so open the path again. */
+static int open_locked(layerdb *db, const char *path) {
+    const char *kind;
+    for (int tries = 0;; tries++) {
+        if (ldb_os_open(path, 1, 1, &db->fd, &kind) != 0) {
+            if (kind) return seterr(db, LAYERDB_NOTDB, "'%s' is not a regular file (it is %s)", path, kind);
+            return seterr(db, LAYERDB_IOERR, "open '%s': %s", path, strerror(errno));
+        }
+        int rc = lock_file(db);
+        if (rc) return rc;
+        if (ldb_os_names_file(path, db->fd) || tries == 100) break;
+        ldb_os_close(db->fd);
+        db->fd = -1;
+    }
+    /* A compaction that died left its new file: it was never the database. */
+    char tmp[sizeof db->path + sizeof LDB_COMPACT_SUFFIX];
+    snprintf(tmp, sizeof tmp, "%s%s", path, LDB_COMPACT_SUFFIX);
+    (void)ldb_os_unlink(tmp);
+    return LAYERDB_OK;
 }
 
 /* Open the file, lock it if we write, replay it, and start the writer. */
@@ -192,12 +255,14 @@ static int open_file(layerdb *db, const char *path, const layerdb_options *o, in
     if (strlen(path) >= sizeof db->path)
         return seterr(db, LAYERDB_INVALID, "path is too long (%zu bytes)", strlen(path));
     strcpy(db->path, path);
-    if (ldb_os_open(path, persist, persist, &db->fd, &kind) != 0) {
+    int rc = LAYERDB_OK;
+    if (persist) {
+        rc = open_locked(db, path);
+    } else if (ldb_os_open(path, 0, 0, &db->fd, &kind) != 0) {
         if (kind) return seterr(db, LAYERDB_NOTDB, "'%s' is not a regular file (it is %s)", path, kind);
-        if (errno == ENOENT && !persist && !o->readonly) return LAYERDB_OK; /* nothing to read */
+        if (errno == ENOENT && !o->readonly) return LAYERDB_OK; /* nothing to read */
         return seterr(db, LAYERDB_IOERR, "open '%s': %s", path, strerror(errno));
     }
-    int rc = persist ? lock_file(db) : LAYERDB_OK;
     if (rc) return rc;
     ldb_recovery rec;
     layerdb_client *replayer = ldb_client_new(db, 1);
@@ -263,6 +328,8 @@ int layerdb_open(layerdb **out, const char *path, const layerdb_options *opts) {
 int layerdb_close(layerdb *db) {
     if (!db) return LAYERDB_OK;
     int rc = LAYERDB_OK;
+    ldb_compactor_free(db->compactor); /* cancels one that runs */
+    db->compactor = NULL;
     if (db->writer) rc = ldb_writer_stop(db->writer, db->errmsg, sizeof db->errmsg);
     db->writer = NULL;
     release(db);
@@ -434,9 +501,34 @@ LDB_HOT_INLINE uint64_t log_set(layerdb *db, ldb_entry *e, size_t esize, size_t 
     return ldb_writer_commit(db->writer, need);
 }
 
+/* The file has grown to compact_at: start a compaction if it outgrew
+ * its live data, or else plan the next check. (lock held) */
+static LDB_COLD void compact_due(layerdb *db) {
+    uint64_t run, queued = ldb_writer_queued(db->writer);
+    uint64_t limit = compact_limit(db);
+    char msg[256];
+    if (ldb_compactor_busy(db->compactor)) {
+        /* Look again a little later; the compactor lowers it again
+         * whenever it waits for a write (ldb_db_attention). */
+        set_compact_at(db, queued + 1024 * 1024);
+        ldb_compactor_attend(db->compactor);
+    } else if (queued - db->file_base < limit || db->compact_factor == 0) {
+        plan_compaction(db);
+    } else if (ldb_compactor_start(db->compactor, &run, msg, sizeof msg) == LAYERDB_OK) {
+        set_compact_at(db, queued + 1024 * 1024);
+    } else {
+        set_compact_at(db, queued + db->compact_min);
+    }
+}
+
 /* A write's last step in the log: the thread may take the batch now. */
 LDB_HOT_INLINE void log_finish(layerdb *db) {
-    if (db->writer) ldb_writer_finish(db->writer);
+    if (db->writer) {
+        ldb_writer_finish(db->writer);
+        if (ldb_writer_queued(db->writer) >=
+            atomic_load_explicit(&db->compact_at, memory_order_relaxed))
+            compact_due(db);
+    }
 }
 
 /* Wait (without db->lock) for the fsync of the record ending at 'end'. */
@@ -639,10 +731,38 @@ int layerdb_info_get(layerdb *db, layerdb_info *info) {
     info->dropped_bytes = db->dropped_bytes;
     info->replayed_records = db->replayed;
     info->persistent = db->writer != NULL;
-    if (db->writer)
+    if (db->writer) {
         ldb_writer_stats(db->writer, &info->log_bytes, &info->synced_bytes,
                          &info->largest_batch_bytes);
+        ldb_compactor_stats(db->compactor, &info->compactions, &info->compacting);
+    }
+    ldb_rwlock_rdlock(&db->lock);
+    info->live_bytes = ldb_ks_live_bytes(&db->ks);
+    info->file_bytes = db->writer ? info->log_bytes - db->file_base : 0;
+    ldb_rwlock_rdunlock(&db->lock);
     return LAYERDB_OK;
+}
+
+int layerdb_compact(layerdb *db, int flags) {
+    int rc = check_handle(db);
+    if (rc) return rc;
+    if (flags & ~LAYERDB_COMPACT_WAIT) return seterr(db, LAYERDB_INVALID, "unknown flags %#x", flags);
+    if (db->readonly) return seterr(db, LAYERDB_READONLY, "database '%s' is open read-only", db->path);
+    if (!db->writer) return seterr(db, LAYERDB_INVALID, "no log file to compact: persistence is off");
+    uint64_t run;
+    char msg[sizeof db->errmsg];
+    ldb_rwlock_wrlock(&db->lock);
+    rc = ldb_compactor_start(db->compactor, &run, msg, sizeof msg);
+    if (rc) seterr(db, rc, "%s", msg);
+    ldb_rwlock_wrunlock(&db->lock);
+    if (rc || !(flags & LAYERDB_COMPACT_WAIT)) return rc;
+    rc = ldb_compactor_wait(db->compactor, run, msg, sizeof msg);
+    if (rc) {
+        ldb_rwlock_wrlock(&db->lock);
+        seterr(db, rc, "%s", msg);
+        ldb_rwlock_wrunlock(&db->lock);
+    }
+    return rc;
 }
 
 /* ---- For the command layer (db.h) ---- */
@@ -720,6 +840,53 @@ uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body, size_t
     }
     log_finish(db);
     return end;
+}
+
+ldb_writer *ldb_db_writer(layerdb *db) {
+    return db->writer;
+}
+
+const char *ldb_db_path(const layerdb *db) {
+    return db->path;
+}
+
+int ldb_db_writer_error(layerdb *db) {
+    return ldb_writer_error(db->writer, db->errmsg, sizeof db->errmsg);
+}
+
+void ldb_db_file(layerdb *db, int *fd, uint64_t *base, uint64_t *salt) {
+    *fd = db->fd;
+    *base = db->file_base;
+    *salt = db->salt;
+}
+
+void ldb_db_file_moved(layerdb *db, int fd, uint64_t base, uint64_t salt) {
+    db->fd = fd;
+    db->file_base = base;
+    db->salt = salt;
+    plan_compaction(db);
+}
+
+void ldb_db_compaction_failed(layerdb *db) {
+    if (db->compact_factor != 0) set_compact_at(db, ldb_writer_queued(db->writer) + db->compact_min);
+}
+
+void ldb_db_attention(layerdb *db) {
+    atomic_store(&db->compact_at, 0);
+}
+
+int ldb_db_trylock(layerdb *db) {
+    return ldb_rwlock_trywrlock(&db->lock);
+}
+
+int ldb_db_compact_begin(layerdb *db, int *already) {
+    uint64_t run, done;
+    if (!db->writer)
+        return seterr(db, LAYERDB_INVALID, "no log file to compact: persistence is off or the "
+                      "handle is read-only");
+    ldb_compactor_stats(db->compactor, &done, already);
+    return *already ? LAYERDB_OK
+                    : ldb_compactor_start(db->compactor, &run, db->errmsg, sizeof db->errmsg);
 }
 
 int ldb_db_wait_durable(layerdb *db, uint64_t end) {

@@ -67,6 +67,29 @@ LDB_INTERNAL int ldb_db_hold(layerdb *db, uint64_t *hold);
 LDB_INTERNAL void ldb_db_unhold(layerdb *db, uint64_t hold);
 /* (lock held) Free what the limbo may free now. */
 LDB_INTERNAL void ldb_db_collect(layerdb *db);
+/* ---- For compaction (compact.c) ---- */
+struct ldb_writer;
+/* The writer thread, NULL when not logging; the file's path. */
+LDB_INTERNAL struct ldb_writer *ldb_db_writer(layerdb *db);
+LDB_INTERNAL const char *ldb_db_path(const layerdb *db);
+/* (lock held) The writer's sticky error, with the message set, or OK. */
+LDB_INTERNAL int ldb_db_writer_error(layerdb *db);
+/* (lock held) The file the log is in, the log position of its offset 0,
+ * and its checksum seed; and the same once a compaction moved the log. */
+LDB_INTERNAL void ldb_db_file(layerdb *db, int *fd, uint64_t *base, uint64_t *salt);
+LDB_INTERNAL void ldb_db_file_moved(layerdb *db, int fd, uint64_t base, uint64_t salt);
+/* Ask the next write to call ldb_compactor_attend (any thread, no lock);
+ * and take the lock for writing without waiting: 0, or EBUSY. */
+LDB_INTERNAL void ldb_db_attention(layerdb *db);
+LDB_INTERNAL int ldb_db_trylock(layerdb *db);
+/* (lock held) A compaction failed: try again automatically only once the
+ * file has grown by compact_min_bytes. */
+LDB_INTERNAL void ldb_db_compaction_failed(layerdb *db);
+/* (lock held, for reading at least) Start a compaction unless one runs
+ * (then *already is 1): BGREWRITEAOF. LAYERDB_OK, or a code with the
+ * message set. */
+LDB_INTERNAL int ldb_db_compact_begin(layerdb *db, int *already);
+
 /* (lock not held) Under FSYNC_ALWAYS, wait until the record ending at 'end'
  * is fsynced. */
 LDB_INTERNAL int ldb_db_wait_durable(layerdb *db, uint64_t end);

@@ -102,6 +102,7 @@ static ldb_entry *deadline_entry(ldb_keyspace *ks, const ldb_entry *e, int64_t w
 }
 
 int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
+    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
     ldb_entry *x = deadline_entry(ks, e, when);
     ldb_entry *old;
     if (!x || ldb_table_put(&ks->expires[d], x, &old) != 0) {
@@ -117,6 +118,7 @@ int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
 
 int ldb_ks_clear_deadline(ldb_keyspace *ks, int d, ldb_entry *e) {
     if (!ldb_entry_has_ttl(e)) return 0;
+    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
     drop_deadline(ks, d, e);
     ldb_entry_set_ttl_flag(e, 0);
     return 1;
@@ -124,11 +126,27 @@ int ldb_ks_clear_deadline(ldb_keyspace *ks, int d, ldb_entry *e) {
 
 /* ---- Keys ---- */
 
+/* A compaction runs: save the state of e's key before a put changes it. */
+static LDB_COLD void touch_before_put(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_snapshot_touch(ks->snap, ks, d, ldb_table_find(&ks->keys[d], v.key, v.klen));
+}
+
+/* The entry bytes of database d after e came in place of old. */
+static inline void count_put(ldb_keyspace *ks, int d, const ldb_entry *e, const ldb_entry *old) {
+    ks->entry_bytes[d] += ldb_entry_size(e);
+    if (old) ks->entry_bytes[d] -= ldb_entry_size(old);
+    if (ks->snap) ldb_snapshot_born(ks->snap, e);
+}
+
 int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
                ldb_entry **replaced) {
     assert(!ldb_entry_has_ttl(e));
+    if (ks->snap) touch_before_put(ks, d, e);
     if (ldb_table_put_hashed(&ks->keys[d], e, h, replaced) != 0) return LAYERDB_NOMEM;
     ldb_entry *old = *replaced;
+    count_put(ks, d, e, old);
     if (old && ldb_entry_has_ttl(old)) {
         if (keep_ttl) ldb_entry_set_ttl_flag(e, 1); /* its deadline entry stays */
         else drop_deadline(ks, d, old);
@@ -137,15 +155,26 @@ int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
 }
 
 ldb_entry *ldb_ks_unlink(ldb_keyspace *ks, int d, const void *key, size_t klen) {
+    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, ldb_table_find(&ks->keys[d], key, klen));
     ldb_entry *e = ldb_table_remove(&ks->keys[d], key, klen);
-    if (e && ldb_entry_has_ttl(e)) drop_deadline(ks, d, e);
+    if (!e) return NULL;
+    if (ldb_entry_has_ttl(e)) drop_deadline(ks, d, e);
+    ks->entry_bytes[d] -= ldb_entry_size(e);
     return e;
+}
+
+uint64_t ldb_ks_live_bytes(const ldb_keyspace *ks) {
+    uint64_t n = ks->ttl_keys * 20; /* PXAT and 13 digits, with lengths */
+    for (int d = 0; d < LDB_DBS; d++) n += ks->entry_bytes[d] + ks->keys[d].count * 4;
+    return n;
 }
 
 /* ---- Whole databases ---- */
 
 void ldb_ks_flush(ldb_keyspace *ks, int d) {
+    if (ks->snap) ldb_snapshot_cancel(ks->snap);
     for (int i = d < 0 ? 0 : d; i < (d < 0 ? LDB_DBS : d + 1); i++) {
+        ks->entry_bytes[i] = 0;
         ks->ttl_keys -= ks->expires[i].count;
         ldb_table_free(&ks->keys[i]);
         ldb_table_free(&ks->expires[i]);
@@ -153,6 +182,10 @@ void ldb_ks_flush(ldb_keyspace *ks, int d) {
 }
 
 void ldb_ks_swap(ldb_keyspace *ks, int a, int b) {
+    if (ks->snap) ldb_snapshot_cancel(ks->snap);
+    uint64_t n = ks->entry_bytes[a];
+    ks->entry_bytes[a] = ks->entry_bytes[b];
+    ks->entry_bytes[b] = n;
     ldb_table t = ks->keys[a];
     ks->keys[a] = ks->keys[b];
     ks->keys[b] = t;
@@ -167,6 +200,7 @@ typedef struct check_ctx {
     int d;
     int bad;
     uint64_t flagged;
+    uint64_t bytes;
 } check_ctx;
 
 static void check_entry(void *ud, const ldb_entry *e) {
@@ -176,16 +210,17 @@ static void check_entry(void *ud, const ldb_entry *e) {
     int has = ldb_table_find(&c->ks->expires[c->d], v.key, v.klen) != NULL;
     if (has != ldb_entry_has_ttl(e)) c->bad = 1;
     c->flagged += has;
+    c->bytes += ldb_entry_size(e);
 }
 
 int ldb_ks_check(ldb_keyspace *ks) {
     uint64_t total = 0;
     for (int d = 0; d < LDB_DBS; d++) {
-        check_ctx c = {ks, d, 0, 0};
+        check_ctx c = {ks, d, 0, 0, 0};
         uint64_t cursor = 0;
         do cursor = ldb_table_scan(&ks->keys[d], cursor, 4096, check_entry, &c);
         while (cursor != 0);
-        if (c.bad || c.flagged != ks->expires[d].count) return 0;
+        if (c.bad || c.flagged != ks->expires[d].count || c.bytes != ks->entry_bytes[d]) return 0;
         total += ks->expires[d].count;
     }
     return total == ks->ttl_keys;
@@ -195,6 +230,8 @@ int ldb_ks_check(ldb_keyspace *ks) {
 /* ---- For the key commands (commands/keys.c) ---- */
 
 void ldb_ks_flush_each(ldb_keyspace *ks, int d, ldb_entry_fn drop, void *ud) {
+    if (ks->snap) ldb_snapshot_cancel(ks->snap);
+    ks->entry_bytes[d] = 0;
     ks->ttl_keys -= ks->expires[d].count;
     ldb_table_free(&ks->expires[d]);
     ldb_table_clear(&ks->keys[d], drop, ud);
@@ -208,6 +245,7 @@ int ldb_ks_put_expiring(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int64
                         ldb_entry **replaced) {
     if (when < 0) return ldb_ks_put(ks, d, h, e, 0, replaced);
     assert(!ldb_entry_has_ttl(e));
+    if (ks->snap) touch_before_put(ks, d, e);
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
     ldb_entry *x = deadline_entry(ks, e, when);
@@ -229,5 +267,6 @@ int ldb_ks_put_expiring(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int64
     if (old_x) ldb_entry_free(ks->alloc, old_x);
     else ks->ttl_keys++;
     ldb_entry_set_ttl_flag(e, 1);
+    count_put(ks, d, e, *replaced);
     return LAYERDB_OK;
 }

@@ -16,7 +16,10 @@
  * Invariants (checked by ldb_ks_check in debug builds):
  *  (1) a key has an entry in expires[d] iff its entry in keys[d] has
  *      LDB_ENTRY_HAS_TTL;
- *  (2) ttl_keys == the sum of the expires tables' counts.
+ *  (2) ttl_keys == the sum of the expires tables' counts;
+ *  (3) entry_bytes[d] == the sum of ldb_entry_size over keys[d].
+ * While a compaction runs, every function that changes a key first tells
+ * its snapshot (ks->snap), and a whole-database change cancels it.
  * Not thread-safe: the handle's lock guards every call. Nothing here
  * logs: the callers (db.c, command.c) log what they change. */
 #ifndef LDB_KEYSPACE_H
@@ -25,6 +28,7 @@
 #include <stdint.h>
 
 #include "log_format.h"
+#include "snapshot.h"
 #include "table.h"
 
 #define LDB_DBS 16
@@ -38,7 +42,15 @@ typedef struct ldb_keyspace {
     uint64_t ttl_keys;          /* keys with a deadline, in every database */
     uint64_t rng;               /* seeds ldb_ks_random */
     int expire_next_db;         /* where active expiry goes on (active_expire.c) */
+    uint64_t entry_bytes[LDB_DBS]; /* bytes of the entries in keys[d] */
+    ldb_snapshot *snap;         /* a compaction's snapshot, told of every
+                                   change (snapshot.h), or NULL */
 } ldb_keyspace;
+
+/* About the bytes a compacted log holds for the keys: their entries,
+ * which are encoded as their records' arguments, plus a command's name
+ * and counts per key and a deadline's argument per key that has one. */
+LDB_INTERNAL uint64_t ldb_ks_live_bytes(const ldb_keyspace *ks);
 
 /* A pseudo-random 64-bit number (xorshift, per thread; not for secrets),
  * for sampling: active expiry, RANDOMKEY. */

@@ -112,6 +112,13 @@ typedef struct layerdb_options {
                          writer thread. Default 64 MiB; a single larger
                          record is still accepted */
     layerdb_allocator alloc;  /* default: all NULL = the C library */
+    double compact_factor;    /* compact automatically once the file holds
+                                 this many times its live data (and at
+                                 least compact_min_bytes): as Redis's
+                                 auto-aof-rewrite-percentage 100. Default
+                                 2.0; 0 = only on demand (layerdb_compact) */
+    uint64_t compact_min_bytes; /* no automatic compaction of a smaller file.
+                                 Default 64 MiB */
 } layerdb_options;
 
 /* Fill *opts with the defaults. Always call it before setting fields, so
@@ -209,11 +216,12 @@ LAYERDB_API int layerdb_scan(layerdb *db, uint64_t *cursor, size_t count, layerd
 typedef struct layerdb_info {
     uint64_t keys;          /* keys in database 0 (DBSIZE), the plain
                                calls' database */
-    uint64_t log_bytes;     /* bytes queued for the log since the file's
-                               start (header included): the file's size
-                               once written, until compaction moves the
-                               log to a new file */
-    uint64_t synced_bytes;  /* of those, the bytes known to be fsynced */
+    uint64_t log_bytes;     /* the log position: bytes queued for the log
+                               since the first file's start (header
+                               included), counting on across compactions;
+                               the file's size until the first one */
+    uint64_t synced_bytes;  /* the position up to which the log is known
+                               to be fsynced */
     uint64_t dropped_bytes; /* torn tail truncated (or repaired) at open */
     uint64_t replayed_records; /* records replayed at open */
     uint64_t memory_bytes;  /* bytes this handle holds from its allocator
@@ -223,9 +231,28 @@ typedef struct layerdb_info {
                                the callers (at most max_pending_bytes
                                plus one record) */
     int persistent;         /* 1 if writes go to a file */
+    int compacting;         /* 1 while a compaction runs */
+    uint64_t live_bytes;    /* about the bytes a compacted file would hold */
+    uint64_t file_bytes;    /* the log file's size once every queued record
+                               is written */
+    uint64_t compactions;   /* compactions done since open */
 } layerdb_info;
 
 LAYERDB_API int layerdb_info_get(layerdb *db, layerdb_info *info);
+
+/* ---- Compaction ---- */
+
+/* Rewrite the log into a new file holding only the live data, in the
+ * background, as Redis's BGREWRITEAOF: the handle stays usable meanwhile
+ * and no write is lost; the new file replaces the old one (rename) once
+ * it holds every write. Starts one unless one runs already. With
+ * LAYERDB_COMPACT_WAIT, returns once it has finished, with its result
+ * (LAYERDB_FULL if the disk filled up, LAYERDB_NOMEM if a FLUSHDB,
+ * FLUSHALL or SWAPDB cancelled it, ...; the old file stays in use).
+ * LAYERDB_INVALID without a file, LAYERDB_READONLY on a read-only handle.
+ * README "The file over time" has the details. */
+#define LAYERDB_COMPACT_WAIT 1
+LAYERDB_API int layerdb_compact(layerdb *db, int flags);
 
 /* ---- Redis commands ---- */
 

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -183,6 +184,20 @@ int ldb_os_truncate(int fd, uint64_t size) {
         if (ftruncate(fd, (off_t)size) == 0) return 0;
         if (errno != EINTR) return -1;
     }
+}
+
+int ldb_os_rename(const char *from, const char *to) {
+    return rename(from, to);
+}
+
+int ldb_os_unlink(const char *path) {
+    return unlink(path);
+}
+
+int ldb_os_names_file(const char *path, int fd) {
+    struct stat a, b;
+    if (stat(path, &a) != 0 || fstat(fd, &b) != 0) return 0;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int ldb_os_sync_dir(const char *path) {

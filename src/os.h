@@ -29,6 +29,11 @@ LDB_INTERNAL int ldb_os_pread_all(int fd, void *buf, size_t n, uint64_t off,
 LDB_INTERNAL int ldb_os_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 LDB_INTERNAL int ldb_os_sync(int fd);
 LDB_INTERNAL int ldb_os_truncate(int fd, uint64_t size);
+/* rename(2) and unlink(2). */
+LDB_INTERNAL int ldb_os_rename(const char *from, const char *to);
+LDB_INTERNAL int ldb_os_unlink(const char *path);
+/* 1 if 'path' names the file open as fd now (not one renamed over it). */
+LDB_INTERNAL int ldb_os_names_file(const char *path, int fd);
 /* fsync the directory holding 'path', so a new file's name is durable. */
 LDB_INTERNAL int ldb_os_sync_dir(const char *path);
 

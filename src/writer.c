@@ -348,20 +348,22 @@ static int out_room(ldb_writer *w, size_t n, uint64_t *pos) {
 }
 
 /* A SWITCH item at p: what is written so far goes to the old file, which
- * is fsynced; what follows goes to the new one (see ldb_writer_switch).
- * *pos, a file offset, moves to the new file. Returns 0 or errno. */
+ * is fsynced; then the job's prepare decides whether what follows goes to
+ * a new file (see ldb_writer_switch). *pos, a file offset, moves to the
+ * new file. Returns 0 or errno (of the old file: a failed prepare only
+ * keeps the old file). */
 static int switch_file(ldb_writer *w, const unsigned char *p, uint64_t *pos) {
     int err = flush_out(w, pos);
     if (err) return err;
     if (ldb_os_sync(w->fd) != 0) return errno;
-    uint32_t fd;
-    uint64_t file_end, salt;
-    memcpy(&fd, p + 4, sizeof fd);
-    memcpy(&file_end, p + 8, sizeof file_end);
-    memcpy(&salt, p + 16, sizeof salt);
+    ldb_writer_switch_job *job;
+    memcpy(&job, p + 8, sizeof job);
     w->switched_at = *pos + w->base;
+    int fd;
+    uint64_t file_end, salt;
+    if (job->prepare(job, w->fd, *pos, &fd, &file_end, &salt) != 0) return 0;
     w->base = w->switched_at - file_end;
-    w->fd = (int)fd;
+    w->fd = fd;
     w->salt = salt;
     *pos = w->trunc_at = file_end;
     return 0;
@@ -656,16 +658,24 @@ LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size
     return LAYERDB_OK;
 }
 
-uint64_t ldb_writer_switch(ldb_writer *w, int fd, uint64_t file_end, uint64_t salt) {
+int ldb_writer_reserve_unbounded(ldb_writer *w, size_t need, char *msg, size_t cap) {
+    if (atomic_load(&w->f.failed)) return ldb_writer_error(w, msg, cap);
+    if (ldb_buf_reserve(w->alloc, &w->f.active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
+        copy_msg(msg, cap, "out of memory queueing a log record");
+        return LAYERDB_NOMEM;
+    }
+    maybe_mark_synced(w);
+    w->f.fast_limit = fast_limit(w);
+    return LAYERDB_OK;
+}
+
+uint64_t ldb_writer_switch(ldb_writer *w, ldb_writer_switch_job *job) {
     ldb_writer_front *f = (ldb_writer_front *)w;
     unsigned char *p = f->active.p + f->active.len;
-    uint32_t fd32 = (uint32_t)fd;
     memset(p, 0, LDB_WRITER_SWITCH_SIZE);
     p[0] = LDB_WRITER_TAG_SWITCH;
     p[1] = p[2] = p[3] = 0xff;
-    memcpy(p + 4, &fd32, sizeof fd32);
-    memcpy(p + 8, &file_end, sizeof file_end);
-    memcpy(p + 16, &salt, sizeof salt);
+    memcpy(p + 8, &job, sizeof job);
     f->has_refs = 1;
     return ldb_writer_advance(w, LDB_WRITER_SWITCH_SIZE, LDB_WRITER_SWITCH_SIZE, 0);
 }
@@ -696,6 +706,13 @@ int ldb_writer_flush(ldb_writer *w, char *msg, size_t cap) {
      * earlier acknowledged writes may not be on disk. */
     int rc = ldb_writer_error(w, msg, cap);
     return rc ? rc : ldb_writer_wait_synced(w, end, msg, cap);
+}
+
+uint64_t ldb_writer_written(ldb_writer *w) {
+    pthread_mutex_lock(&w->lock);
+    uint64_t end = w->written_end;
+    pthread_mutex_unlock(&w->lock);
+    return end;
 }
 
 void ldb_writer_stats(ldb_writer *w, uint64_t *queued_end, uint64_t *synced_end,

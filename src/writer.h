@@ -105,6 +105,11 @@ LDB_HOT_INLINE int ldb_writer_reserve(ldb_writer *w, size_t need, char *msg, siz
     return ldb_writer_reserve_slow(w, need, msg, msg_cap);
 }
 
+/* Step 1 without waiting for the bound: for a small item that must not
+ * wait under the lock (compaction's SWITCH). */
+LDB_INTERNAL int ldb_writer_reserve_unbounded(ldb_writer *w, size_t need, char *msg,
+                                              size_t msg_cap);
+
 /* Where step 2 writes: the room step 1 made. */
 LDB_HOT_INLINE unsigned char *ldb_writer_room(ldb_writer *w) {
     ldb_writer_front *f = (ldb_writer_front *)w;
@@ -161,6 +166,11 @@ LDB_HOT_INLINE void ldb_writer_finish(ldb_writer *w) {
         ldb_writer_notify(w);
 }
 
+/* The position after the last record queued (cfg->lock held). */
+LDB_HOT_INLINE uint64_t ldb_writer_queued(ldb_writer *w) {
+    return ((ldb_writer_front *)w)->queued_end;
+}
+
 LDB_HOT_INLINE uint64_t ldb_writer_commit(ldb_writer *w, size_t need) {
     return ldb_writer_advance(w, need, need, need);
 }
@@ -196,14 +206,23 @@ LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_s
 
 /* Switch files (cfg->lock held, after ldb_writer_reserve of
  * LDB_WRITER_SWITCH_SIZE bytes, then ldb_writer_finish): records queued
- * before this go to the current file, which the thread fsyncs before it
- * writes any that follow; those go to fd from offset file_end on, sealed
- * with 'salt', the seed of fd's header, which the caller wrote and
- * fsynced. Positions go on counting. Returns the position of the switch:
- * once ldb_writer_wait_synced for it returns, the thread no longer uses
- * the old file, which stays the caller's (the writer never closes one).
- * Compaction's way to move the log to a new file. */
-LDB_INTERNAL uint64_t ldb_writer_switch(ldb_writer *w, int fd, uint64_t file_end, uint64_t salt);
+ * before this go to the current file, which the thread fsyncs; then, with
+ * no lock held, it calls job->prepare with the old file and its offset
+ * after them. If prepare returns 0, the records that follow go to *fd from
+ * offset *file_end on, sealed with *salt, the seed of that file's header
+ * (which prepare wrote and fsynced); otherwise they go on in the old file.
+ * Positions go on counting either way. Returns the position of the
+ * switch: once ldb_writer_wait_synced for it returns, prepare has run and
+ * the thread no longer uses the file it left, which stays the caller's
+ * (the writer never closes one). Compaction's way to move the log to a
+ * new file: prepare copies the last records into it and renames it over
+ * the old one, before any record that follows is written. */
+typedef struct ldb_writer_switch_job ldb_writer_switch_job;
+struct ldb_writer_switch_job {
+    int (*prepare)(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, int *fd,
+                   uint64_t *file_end, uint64_t *salt);
+};
+LDB_INTERNAL uint64_t ldb_writer_switch(ldb_writer *w, ldb_writer_switch_job *job);
 
 /* Call the functions below without cfg->lock: they wait for the thread,
  * which may need it, or take it themselves. */
@@ -218,6 +237,10 @@ LDB_INTERNAL int ldb_writer_flush(ldb_writer *w, char *msg, size_t msg_cap);
 /* Write and fsync everything, mark the file as synced, stop and join the
  * thread, free the writer. Returns LAYERDB_OK or the sticky error. */
 LDB_INTERNAL int ldb_writer_stop(ldb_writer *w, char *msg, size_t msg_cap);
+
+/* The position after the last record the thread wrote (not necessarily
+ * fsynced): every byte before it is in a file, readable. */
+LDB_INTERNAL uint64_t ldb_writer_written(ldb_writer *w);
 
 /* For layerdb_info: bytes queued and fsynced (as file offsets), and the
  * most bytes written in one batch. */

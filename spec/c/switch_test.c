@@ -115,6 +115,26 @@ static uint64_t queue_set(ldb_writer *w, int i) {
     return end;
 }
 
+/* The job: switch to a file made beforehand, and note what the thread saw. */
+typedef struct test_job {
+    ldb_writer_switch_job job;
+    int fd;
+    int prepared;
+    uint64_t old_end;
+} test_job;
+
+static int prepare_b(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, int *fd,
+                     uint64_t *file_end, uint64_t *salt) {
+    test_job *t = (test_job *)job;
+    (void)old_fd;
+    t->prepared++;
+    t->old_end = old_end;
+    *fd = t->fd;
+    *file_end = LDB_FILE_HEADER_SIZE;
+    *salt = 0x2222;
+    return 0;
+}
+
 static void switch_under(int policy) {
     char a_path[512], b_path[512];
     snprintf(a_path, sizeof a_path, "%s", test_path("a.log"));
@@ -133,13 +153,15 @@ static void switch_under(int policy) {
     REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
     uint64_t last = LDB_FILE_HEADER_SIZE, switch_pos = 0;
     int increasing = 1;
+    test_job job = {{prepare_b}, -1, 0, 0};
     for (int i = 0; i < RECORDS; i++) {
         if (i == SWITCH_AT) {
             b_fd = new_file(b_path, 0x2222);
             REQUIRE(b_fd >= 0);
             ldb_rwlock_wrlock(&lock);
             CHECK_RC(ldb_writer_reserve(w, LDB_WRITER_SWITCH_SIZE, msg, sizeof msg), LAYERDB_OK);
-            switch_pos = ldb_writer_switch(w, b_fd, LDB_FILE_HEADER_SIZE, 0x2222);
+            job.fd = b_fd;
+            switch_pos = ldb_writer_switch(w, &job.job);
             ldb_writer_finish(w);
             ldb_rwlock_wrunlock(&lock);
             /* after the last record, and maybe a SYNCED record the
@@ -156,6 +178,7 @@ static void switch_under(int policy) {
     }
     CHECK(increasing); /* positions go on counting across the switch */
     CHECK_RC(ldb_writer_wait_synced(w, switch_pos, msg, sizeof msg), LAYERDB_OK);
+    CHECK(job.prepared == 1);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
     close(a_fd);
     close(b_fd);
@@ -164,6 +187,7 @@ static void switch_under(int policy) {
     ldb_recovery rec;
     CHECK_RC(replay(a_path, &got, &rec), LAYERDB_OK);
     CHECK(got.count == SWITCH_AT && rec.good_end == rec.file_size);
+    CHECK(rec.file_size == job.old_end); /* prepare saw the old file's end */
     CHECK(strncmp(got.text, "SET k0 v0\nSET k1 v1\n", 20) == 0);
     char want[64];
     snprintf(want, sizeof want, "SET k%d v%d\n", SWITCH_AT - 1, SWITCH_AT - 1);
@@ -178,6 +202,48 @@ static void switch_under(int policy) {
            (unsigned long long)rec.marked_end);
     CHECK(synced_marks_in_file(a_path, 0x1111) >= 0);
     CHECK(synced_marks_in_file(b_path, 0x2222) > 0); /* at least the one close writes */
+}
+
+static int prepare_fails(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, int *fd,
+                         uint64_t *file_end, uint64_t *salt) {
+    (void)job; (void)old_fd; (void)old_end; (void)fd; (void)file_end; (void)salt;
+    return -1;
+}
+
+TEST("a switch whose prepare fails keeps every record in the old file") {
+    char a_path[512];
+    snprintf(a_path, sizeof a_path, "%s", test_path("a.log"));
+    int a_fd = new_file(a_path, 0x1111);
+    REQUIRE(a_fd >= 0);
+    ldb_alloc alloc;
+    ldb_alloc_init(&alloc, NULL);
+    ldb_rwlock lock;
+    ldb_rwlock_init(&lock);
+    ldb_writer_config cfg = {.fd = a_fd, .path = a_path, .policy = LAYERDB_FSYNC_EVERYSEC,
+                             .file_end = LDB_FILE_HEADER_SIZE, .marked_end = LDB_FILE_HEADER_SIZE,
+                             .max_pending = 4096, .salt = 0x1111, .lock = &lock};
+    ldb_writer *w = NULL;
+    char msg[256] = "";
+    REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
+    ldb_writer_switch_job job = {prepare_fails};
+    uint64_t switch_pos = 0;
+    for (int i = 0; i < RECORDS; i++) {
+        ldb_rwlock_wrlock(&lock);
+        if (i == SWITCH_AT) {
+            CHECK_RC(ldb_writer_reserve(w, LDB_WRITER_SWITCH_SIZE, msg, sizeof msg), LAYERDB_OK);
+            switch_pos = ldb_writer_switch(w, &job);
+            ldb_writer_finish(w);
+        }
+        CHECK(queue_set(w, i) > 0);
+        ldb_rwlock_wrunlock(&lock);
+    }
+    CHECK_RC(ldb_writer_wait_synced(w, switch_pos, msg, sizeof msg), LAYERDB_OK);
+    CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
+    close(a_fd);
+    struct lines got;
+    ldb_recovery rec;
+    CHECK_RC(replay(a_path, &got, &rec), LAYERDB_OK);
+    CHECK(got.count == RECORDS && rec.good_end == rec.file_size);
 }
 
 TEST("a switch to a new file under fsync no: each file holds its side, whole") {

@@ -1,0 +1,676 @@
+/* compact.c -- rewrite the log into a new file holding only live data,
+ * while the application goes on reading and writing.
+ *
+ * DESIGN
+ *  The new file holds the database as of one instant T, followed by every
+ *  record appended after T: replaying it gives exactly what replaying the
+ *  old file gives. No fork, no copy of the table: a thread of its own
+ *  (one per compaction) does the work in steps.
+ *  1. It creates FILE.compact, takes the writer lock on it (so that the
+ *     file is locked the moment it takes the database's name) and writes
+ *     a header with a fresh salt.
+ *  2. T: under the handle's lock, it starts a snapshot (snapshot.h), holds
+ *     the entries the handle drops from now on (ldb_db_hold), and notes
+ *     the log position P_T where records after T start.
+ *  3. It reads the snapshot a step at a time, the lock held for reading
+ *     for one step (a few thousand table slots), and writes each key as
+ *     the commands that rebuild it ("SET key value PXAT ms"), grouped in
+ *     records of up to RECORD_BYTES, without the lock.
+ *  4. It copies the old file's records from P_T on into the new file,
+ *     sealed with the new salt (SYNCED records are left out: they speak of
+ *     the old file's offsets), as far as the writer thread has written
+ *     them, in rounds until little is left.
+ *  5. It queues a SWITCH item in the log (ldb_writer_switch). When the
+ *     writer thread reaches it, every earlier record is in the old file,
+ *     fsynced; the thread calls 'prepare' (below), which copies the last
+ *     records, fsyncs the new file, renames it over the old one and fsyncs
+ *     the directory. Only then does the thread write the records that
+ *     follow, into the new file.
+ *  So a crash at any point leaves a file that holds every record written
+ *  before it: the old file until the rename, the new one after. A failure
+ *  (disk full, a FLUSHDB cancelling the snapshot, close) removes the new
+ *  file and leaves the old one in use.
+ *
+ * COST
+ *  The application's threads wait for the compactor only while it holds
+ *  the lock: for one snapshot step, or for T and the switch (constant
+ *  work). Extra memory: snapshot.h's bound (about 40 bytes per key changed
+ *  during the compaction, plus the entries those changes dropped), and
+ *  this file's buffers (a few MiB, or one record when a value is larger).
+ *
+ * TAKING THE LOCK
+ *  The handle's lock is no fair lock: a thread that sets keys in a loop
+ *  takes it again the instant it lets go, so a thread that waits for it
+ *  may wait as long as the loop runs. So the compaction thread does not
+ *  wait for it: what it must do under the lock (a snapshot step, instant
+ *  T, the switch) it hands to the next write (run_locked): the write, which
+ *  holds the lock anyway, finds compact_at lowered and runs it
+ *  (ldb_compactor_attend, from db.c's compact_due). When no write comes,
+ *  the thread takes the lock itself.
+ *
+ * THREADS
+ *  c->mu guards run_started, run_finished, running, stop, done, last_rc,
+ *  last_msg. The rest of struct ldb_compactor belongs to the compaction's
+ *  thread, except while the writer thread runs 'prepare' (the compaction
+ *  thread waits meanwhile, in ldb_writer_wait_synced). Lock order: the
+ *  handle's lock, then c->mu; the compaction thread never holds c->mu while
+ *  taking the handle's lock. */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "compact.h"
+#include "command.h"
+#include "db.h"
+#include "keyspace.h"
+#include "os.h"
+#include "snapshot.h"
+#include "writer.h"
+
+#define STEP_SLOTS 4096               /* table slots per snapshot step */
+#define RECORD_BYTES (256 * 1024)     /* a snapshot record's commands, about */
+#define OUT_BYTES (4 * 1024 * 1024)   /* written to the new file in one go */
+#define READ_BYTES (1024 * 1024)      /* read from the old file in one go */
+#define SWITCH_GAP (1024 * 1024)      /* records left to copy when switching */
+#define CATCH_UP_ROUNDS 100
+
+struct ldb_compactor {
+    ldb_writer_switch_job job; /* first: prepare finds the compactor from it */
+    layerdb *db;
+    ldb_alloc *alloc;
+    pthread_t thread;
+    int joinable;              /* a thread was started and not joined */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;         /* "run_finished grew" */
+    uint64_t run_started;      /* (mu) compactions started */
+    uint64_t run_finished;     /* (mu) compactions finished, whole or not */
+    int running;               /* (mu) */
+    int stop;                  /* (mu) close cancels the compaction */
+    uint64_t done;             /* (mu) compactions that did their work */
+    int last_rc;               /* (mu) the last one's result */
+    char last_msg[1200];       /* (mu) */
+
+    /* The compaction being run (its thread's): */
+    char tmp_path[1100];
+    int tmp_fd;
+    uint64_t salt;             /* the new file's */
+    uint64_t tmp_end;          /* the new file's size so far */
+    int old_fd;                /* the file the log is in */
+    uint64_t old_base;         /* the log position of its offset 0 */
+    uint64_t copied;           /* the log position copied up to */
+    uint64_t old_salt;
+    ldb_snapshot snap;
+    ldb_buf out;               /* sealed records to write to the new file */
+    ldb_buf body;              /* the commands of the record being built */
+    size_t ncmds;              /* in body */
+    int body_db;               /* the database body's commands are in */
+    ldb_buf rbuf;              /* the old file, read */
+    ldb_snap_item *items;      /* a step's states */
+    size_t nitems, items_cap;
+    int prepared_rc;           /* prepare's result (LAYERDB_OK or a code) */
+    uint64_t hold;             /* the snapshot's hold on dropped entries */
+    uint64_t switch_at;        /* the log position of the SWITCH item */
+    int (*locked)(ldb_compactor *); /* what run_locked runs */
+    int locked_rc;             /* its result */
+    atomic_int pending;        /* 'locked' waits to be run (see run_locked) */
+    atomic_int busy;           /* a copy of running, read without mu */
+    char msg[1200];            /* the failure's detail */
+};
+
+/* ---- Errors ---- */
+
+static int fail(ldb_compactor *c, int rc, const char *fmt, const char *what) {
+    int err = errno;
+    if (rc == LAYERDB_IOERR && err == ENOSPC) rc = LAYERDB_FULL;
+    snprintf(c->msg, sizeof c->msg, fmt, what, strerror(err));
+    return rc;
+}
+
+static int cancelled(ldb_compactor *c) {
+    pthread_mutex_lock(&c->mu);
+    int stop = c->stop;
+    pthread_mutex_unlock(&c->mu);
+    return stop;
+}
+
+/* ---- Writing the new file ---- */
+
+static int write_out(ldb_compactor *c) {
+    if (!c->out.len) return LAYERDB_OK;
+    ldb_logfmt_seal_all(c->out.p, c->out.len, c->salt);
+    if (ldb_os_pwrite_all(c->tmp_fd, c->out.p, c->out.len, c->tmp_end) != 0)
+        return fail(c, LAYERDB_IOERR, "compaction: write '%s': %s", c->tmp_path);
+    c->tmp_end += c->out.len;
+    c->out.len = 0;
+    return LAYERDB_OK;
+}
+
+/* Room for n more bytes in out, writing it first when full. */
+static int out_room(ldb_compactor *c, size_t n) {
+    if (c->out.len && c->out.cap - c->out.len < n) {
+        int rc = write_out(c);
+        if (rc) return rc;
+    }
+    if (ldb_buf_reserve(c->alloc, &c->out, n) != 0) {
+        snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte record", n);
+        return LAYERDB_NOMEM;
+    }
+    return LAYERDB_OK;
+}
+
+/* The record of the commands in body goes to out. */
+static int end_record(ldb_compactor *c) {
+    if (!c->ncmds) return LAYERDB_OK;
+    size_t size = ldb_logfmt_encoded_commands_size(c->ncmds, c->body.len);
+    int rc = size == SIZE_MAX ? LAYERDB_TOOBIG : out_room(c, size);
+    if (rc == LAYERDB_TOOBIG) snprintf(c->msg, sizeof c->msg, "compaction: a record over 2 GiB");
+    if (rc) return rc;
+    ldb_logfmt_put_encoded_commands(c->out.p + c->out.len, size, c->ncmds, c->body.p, c->body.len);
+    c->out.len += size;
+    c->body.len = 0;
+    c->ncmds = 0;
+    return LAYERDB_OK;
+}
+
+/* Append one command, its arguments after the name encoded already
+ * (args, args_len bytes; argc counts the name), to the record being
+ * built, which starts with a SELECT when its database is not 0: every
+ * record is replayed from database 0. */
+static int add_command(ldb_compactor *c, int db, size_t argc, ldb_slice name,
+                       const unsigned char *args, size_t args_len) {
+    if (c->ncmds && (db != c->body_db || c->body.len >= RECORD_BYTES)) {
+        int rc = end_record(c);
+        if (rc) return rc;
+    }
+    char num[8];
+    ldb_slice sel[2] = {{(const unsigned char *)"SELECT", 6}, {(const unsigned char *)num, 0}};
+    sel[1].len = (size_t)snprintf(num, sizeof num, "%d", db);
+    size_t need = (c->ncmds == 0 && db ? ldb_logfmt_args_size(2, sel) : 0) + 20 + name.len + args_len;
+    if (ldb_buf_reserve(c->alloc, &c->body, need) != 0) {
+        snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte key", args_len);
+        return LAYERDB_NOMEM;
+    }
+    unsigned char *p = c->body.p + c->body.len;
+    if (c->ncmds == 0 && db) {
+        p = ldb_logfmt_put_args(p, 2, sel);
+        c->ncmds++;
+    }
+    c->body_db = db;
+    p = ldb_varint_put(p, argc);
+    p = ldb_varint_put(p, name.len);
+    memcpy(p, name.p, name.len);
+    p += name.len;
+    memcpy(p, args, args_len);
+    c->body.len = (size_t)(p + args_len - c->body.p);
+    c->ncmds++;
+    return LAYERDB_OK;
+}
+
+/* Bytes of n encoded arguments at p (each a varint length and bytes). */
+static size_t args_bytes(const unsigned char *p, int n) {
+    const unsigned char *q = p;
+    for (int i = 0; i < n; i++) {
+        uint64_t len = 0;
+        int shift = 0;
+        while (*q & 0x80) len |= (uint64_t)(*q++ & 0x7f) << shift, shift += 7;
+        len |= (uint64_t)*q++ << shift;
+        q += len;
+    }
+    return (size_t)(q - p);
+}
+
+/* A string key: SET key value [PXAT ms]. The entry holds key and value
+ * encoded as the record encodes them (table.h), after its type byte,
+ * which is not read here: only the handle's lock guards it. */
+static int rewrite_string(ldb_compactor *c, const ldb_snap_item *it) {
+    const unsigned char *args = ldb_entry_string_args(it->e);
+    size_t n = args_bytes(args, 2);
+    if (it->deadline < 0) return add_command(c, it->db, 3, ldb_slice_str("SET"), args, n);
+    unsigned char tail[40];
+    char ms[24];
+    ldb_slice px[2] = {ldb_slice_str("PXAT"), {(const unsigned char *)ms, 0}};
+    px[1].len = (size_t)snprintf(ms, sizeof ms, "%lld", (long long)it->deadline);
+    size_t tail_len = (size_t)(ldb_logfmt_put_args(tail, 2, px) - tail) - 1; /* no argc */
+    unsigned char *buf = ldb_malloc(c->alloc, n + tail_len);
+    if (!buf) {
+        snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte key", n);
+        return LAYERDB_NOMEM;
+    }
+    memcpy(buf, args, n);
+    memcpy(buf + n, tail + 1, tail_len);
+    int rc = add_command(c, it->db, 5, ldb_slice_str("SET"), buf, n + tail_len);
+    ldb_free(c->alloc, buf, n + tail_len);
+    return rc;
+}
+
+/* How each type is rewritten: the commands that rebuild a key of it. */
+static int (*const rewrite_type[])(ldb_compactor *, const ldb_snap_item *) = {
+    [LDB_TYPE_STRING] = rewrite_string,
+};
+
+static int rewrite_item(ldb_compactor *c, const ldb_snap_item *it) {
+    if (it->type >= sizeof rewrite_type / sizeof rewrite_type[0] || !rewrite_type[it->type]) {
+        snprintf(c->msg, sizeof c->msg, "compaction: keys of type %d cannot be rewritten yet",
+                 it->type);
+        return LAYERDB_INVALID;
+    }
+    return rewrite_type[it->type](c, it);
+}
+
+/* ---- The snapshot ---- */
+
+static int collect(void *ud, const ldb_snap_item *item) {
+    ldb_compactor *c = ud;
+    if (c->nitems == c->items_cap) {
+        size_t cap = c->items_cap ? c->items_cap * 2 : 1024;
+        ldb_snap_item *p = ldb_realloc(c->alloc, c->items, c->items_cap * sizeof *p, cap * sizeof *p);
+        if (!p) return -1;
+        c->items = p;
+        c->items_cap = cap;
+    }
+    c->items[c->nitems++] = *item;
+    return 0;
+}
+
+/* Rewrite the states a step collected (the lock not held: the hold keeps
+ * their entries). */
+static int rewrite_items(ldb_compactor *c) {
+    int rc = LAYERDB_OK;
+    for (size_t i = 0; i < c->nitems && rc == LAYERDB_OK; i++) rc = rewrite_item(c, &c->items[i]);
+    c->nitems = 0;
+    return rc;
+}
+
+/* ---- Work under the handle's lock ---- */
+
+/* Run c->locked = fn with the handle's lock held for writing, by the
+ * first write that comes or by this thread (see TAKING THE LOCK). The
+ * request is raised again at every try, as a write that was planning the
+ * next check may have just covered it. Returns fn's result. */
+static int run_locked(ldb_compactor *c, int (*fn)(ldb_compactor *)) {
+    c->locked = fn;
+    atomic_store(&c->pending, 1);
+    long pause_ns = 20 * 1000;
+    for (;;) {
+        ldb_db_attention(c->db);
+        if (!atomic_load(&c->pending)) break; /* a write ran it */
+        if (ldb_db_trylock(c->db) == 0) {
+            if (atomic_load(&c->pending)) {
+                c->locked_rc = fn(c);
+                atomic_store(&c->pending, 0);
+            }
+            ldb_db_unlock(c->db);
+            break;
+        }
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+        if (pause_ns < 1000 * 1000) pause_ns *= 2;
+    }
+    return c->locked_rc;
+}
+
+void ldb_compactor_attend(ldb_compactor *c) {
+    if (!atomic_load(&c->pending)) return;
+    c->locked_rc = c->locked(c);
+    atomic_store(&c->pending, 0);
+}
+
+int ldb_compactor_busy(ldb_compactor *c) {
+    return atomic_load_explicit(&c->busy, memory_order_relaxed);
+}
+
+/* Step 2: instant T. */
+static int begin_locked(ldb_compactor *c) {
+    layerdb *db = c->db;
+    int rc = ldb_db_writer_error(db);
+    if (rc == LAYERDB_OK) rc = ldb_db_hold(db, &c->hold);
+    if (rc) {
+        snprintf(c->msg, sizeof c->msg, "compaction: %s", layerdb_errmsg(db));
+        return rc;
+    }
+    ldb_keyspace *ks = ldb_db_keyspace(db);
+    ldb_snapshot_init(&c->snap, c->alloc, ldb_ks_clock_ms());
+    ks->snap = &c->snap;
+    ldb_db_file(db, &c->old_fd, &c->old_base, &c->old_salt);
+    c->copied = ldb_writer_queued(ldb_db_writer(db));
+    return LAYERDB_OK;
+}
+
+static int step_locked(ldb_compactor *c) {
+    return ldb_snapshot_step(&c->snap, ldb_db_keyspace(c->db), STEP_SLOTS, collect, c);
+}
+
+/* The last states (saved since the last step); the keyspace stops
+ * telling the snapshot. */
+static int detach_locked(ldb_compactor *c) {
+    int last = ldb_snapshot_step(&c->snap, ldb_db_keyspace(c->db), 0, collect, c);
+    ldb_db_keyspace(c->db)->snap = NULL;
+    return last;
+}
+
+static int unhold_locked(ldb_compactor *c) {
+    ldb_db_unhold(c->db, c->hold);
+    ldb_db_collect(c->db);
+    return 0;
+}
+
+/* The snapshot ends: the last states are rewritten while their entries
+ * are still held, then the hold ends. */
+static int end_snapshot(ldb_compactor *c, int rc) {
+    int last = run_locked(c, detach_locked);
+    if (rc == LAYERDB_OK && last < 0) {
+        snprintf(c->msg, sizeof c->msg, "compaction cancelled: FLUSHDB, FLUSHALL or SWAPDB ran, "
+                 "or no memory to keep the snapshot");
+        rc = LAYERDB_NOMEM;
+    }
+    if (rc == LAYERDB_OK) rc = rewrite_items(c);
+    if (rc == LAYERDB_OK) rc = end_record(c);
+    c->nitems = 0;
+    run_locked(c, unhold_locked);
+    ldb_snapshot_free(&c->snap);
+    return rc;
+}
+
+/* Step 3. */
+static int write_snapshot(ldb_compactor *c) {
+    int rc = run_locked(c, begin_locked);
+    if (rc) return rc;
+    for (;;) {
+        if (run_locked(c, step_locked) <= 0) break; /* end_snapshot tells a cancel */
+        rc = rewrite_items(c);
+        if (rc == LAYERDB_OK && cancelled(c)) {
+            snprintf(c->msg, sizeof c->msg, "compaction cancelled: the handle is closing");
+            rc = LAYERDB_INVALID;
+        }
+        if (rc) break;
+    }
+    return end_snapshot(c, rc);
+}
+
+/* ---- Copying the records after T ---- */
+
+static int read_old(ldb_compactor *c, size_t n, uint64_t off) {
+    size_t got;
+    if (ldb_buf_reserve(c->alloc, &c->rbuf, n) != 0) {
+        snprintf(c->msg, sizeof c->msg, "compaction: out of memory reading a %zu-byte record", n);
+        return LAYERDB_NOMEM;
+    }
+    if (ldb_os_pread_all(c->old_fd, c->rbuf.p, n, off, &got) != 0)
+        return fail(c, LAYERDB_IOERR, "compaction: read '%s': %s", ldb_db_path(c->db));
+    if (got < n) {
+        snprintf(c->msg, sizeof c->msg, "compaction: '%s' is shorter than its log",
+                 ldb_db_path(c->db));
+        return LAYERDB_CORRUPT;
+    }
+    return LAYERDB_OK;
+}
+
+/* The whole records in rbuf[0..n): the COMMANDS ones go to out. Sets
+ * *used to the bytes they take (a record cut by n is left for later). */
+static int copy_records(ldb_compactor *c, size_t n, size_t *used) {
+    size_t p = 0;
+    while (n - p >= LDB_FRAME_SIZE) {
+        const unsigned char *frame = c->rbuf.p + p;
+        uint32_t len;
+        if (ldb_logfmt_frame_check(frame, c->old_salt, &len) != 0 ||
+            (len > 0 && n - p - LDB_FRAME_SIZE >= len &&
+             ldb_logfmt_body_check(frame, frame + LDB_FRAME_SIZE, len, c->old_salt) != 0)) {
+            snprintf(c->msg, sizeof c->msg, "compaction: a bad record in '%s' after its snapshot",
+                     ldb_db_path(c->db));
+            return LAYERDB_CORRUPT;
+        }
+        if (n - p - LDB_FRAME_SIZE < len) break;
+        if (len > 0 && frame[LDB_FRAME_SIZE] == LDB_REC_COMMANDS) {
+            int rc = out_room(c, LDB_FRAME_SIZE + len);
+            if (rc) return rc;
+            memcpy(c->out.p + c->out.len, frame, LDB_FRAME_SIZE + len);
+            c->out.len += LDB_FRAME_SIZE + len; /* write_out seals it with the new salt */
+        }
+        p += LDB_FRAME_SIZE + len;
+    }
+    *used = p;
+    return LAYERDB_OK;
+}
+
+/* Copy the old file's records from c->copied up to the log position
+ * 'to' (a record boundary the writer thread has written). */
+static int copy_tail(ldb_compactor *c, uint64_t to) {
+    while (c->copied < to) {
+        uint64_t off = c->copied - c->old_base, left = to - c->copied;
+        size_t n = left < READ_BYTES ? (size_t)left : READ_BYTES, used = 0;
+        int rc = read_old(c, n, off);
+        if (rc == LAYERDB_OK) rc = copy_records(c, n, &used);
+        if (rc == LAYERDB_OK && used == 0) { /* one record larger than READ_BYTES */
+            uint32_t len;
+            if (ldb_logfmt_frame_check(c->rbuf.p, c->old_salt, &len) != 0 ||
+                LDB_FRAME_SIZE + (uint64_t)len > left) {
+                snprintf(c->msg, sizeof c->msg, "compaction: a bad record in '%s'", ldb_db_path(c->db));
+                return LAYERDB_CORRUPT;
+            }
+            rc = read_old(c, LDB_FRAME_SIZE + len, off);
+            if (rc == LAYERDB_OK) rc = copy_records(c, LDB_FRAME_SIZE + len, &used);
+        }
+        if (rc) return rc;
+        assert(used > 0);
+        c->copied += used;
+    }
+    if (c->rbuf.cap > 2 * READ_BYTES) ldb_buf_free(c->alloc, &c->rbuf);
+    return write_out(c);
+}
+
+/* Step 4: copy what the writer thread has written, in rounds, until a
+ * round finds little new. */
+static int catch_up(ldb_compactor *c) {
+    ldb_writer *w = ldb_db_writer(c->db);
+    for (int round = 0; round < CATCH_UP_ROUNDS; round++) {
+        uint64_t from = c->copied;
+        int rc = copy_tail(c, ldb_writer_written(w));
+        if (rc) return rc;
+        if (cancelled(c)) {
+            snprintf(c->msg, sizeof c->msg, "compaction cancelled: the handle is closing");
+            return LAYERDB_INVALID;
+        }
+        if (c->copied - from <= SWITCH_GAP) return LAYERDB_OK;
+    }
+    return LAYERDB_OK;
+}
+
+/* Step 5, in the writer thread (see ldb_writer_switch): the old file is
+ * whole and fsynced up to old_end. */
+static int prepare(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, int *fd,
+                   uint64_t *file_end, uint64_t *salt) {
+    ldb_compactor *c = (ldb_compactor *)job;
+    assert(old_fd == c->old_fd);
+    int rc = copy_tail(c, old_end + c->old_base);
+    const char *path = ldb_db_path(c->db);
+    if (rc == LAYERDB_OK && ldb_os_sync(c->tmp_fd) != 0)
+        rc = fail(c, LAYERDB_IOERR, "compaction: fsync '%s': %s", c->tmp_path);
+    if (rc == LAYERDB_OK && ldb_os_rename(c->tmp_path, path) != 0)
+        rc = fail(c, LAYERDB_IOERR, "compaction: rename '%s': %s", c->tmp_path);
+    /* Renamed, the new file is the database even if this fails: the log
+     * goes on there. A crash before the directory reaches the disk finds
+     * the old file, whole up to the switch. */
+    if (rc == LAYERDB_OK && ldb_os_sync_dir(path) != 0)
+        (void)fail(c, LAYERDB_IOERR, "compaction: fsync the directory of '%s': %s", path);
+    c->prepared_rc = rc;
+    if (rc) return -1;
+    *fd = c->tmp_fd;
+    *file_end = c->tmp_end;
+    *salt = c->salt;
+    return 0;
+}
+
+/* Queue the SWITCH item: 32 bytes past the back-pressure bound at most,
+ * so that this never waits under the lock. */
+static int switch_locked(ldb_compactor *c) {
+    ldb_writer *w = ldb_db_writer(c->db);
+    int rc = ldb_writer_reserve_unbounded(w, LDB_WRITER_SWITCH_SIZE, c->msg, sizeof c->msg);
+    if (rc) return rc;
+    c->switch_at = ldb_writer_switch(w, &c->job);
+    ldb_writer_finish(w);
+    return LAYERDB_OK;
+}
+
+static int moved_locked(ldb_compactor *c) {
+    ldb_db_file_moved(c->db, c->tmp_fd, c->switch_at - c->tmp_end, c->salt);
+    return 0;
+}
+
+static int switch_files(ldb_compactor *c) {
+    ldb_writer *w = ldb_db_writer(c->db);
+    char msg[sizeof c->msg];
+    c->prepared_rc = -1;
+    int rc = run_locked(c, switch_locked);
+    if (rc == LAYERDB_OK) rc = ldb_writer_wait_synced(w, c->switch_at, msg, sizeof msg);
+    if (rc) {
+        if (rc != LAYERDB_NOMEM) snprintf(c->msg, sizeof c->msg, "compaction: %.1100s", msg);
+        return rc;
+    }
+    if (c->prepared_rc != LAYERDB_OK) return c->prepared_rc;
+    run_locked(c, moved_locked);
+    ldb_os_close(c->old_fd);
+    c->tmp_fd = -1;
+    return LAYERDB_OK;
+}
+
+/* ---- The new file ---- */
+
+/* Step 1. */
+static int create_file(ldb_compactor *c) {
+    const char *kind;
+    long pid;
+    snprintf(c->tmp_path, sizeof c->tmp_path, "%s%s", ldb_db_path(c->db), LDB_COMPACT_SUFFIX);
+    if (ldb_os_open(c->tmp_path, 1, 1, &c->tmp_fd, &kind) != 0) {
+        c->tmp_fd = -1;
+        if (kind) errno = EEXIST;
+        return fail(c, LAYERDB_IOERR, "compaction: create '%s': %s", c->tmp_path);
+    }
+    if (ldb_os_lock_writer(c->tmp_fd, &pid) != 0)
+        return fail(c, LAYERDB_IOERR, "compaction: lock '%s': %s", c->tmp_path);
+    unsigned char hdr[LDB_FILE_HEADER_SIZE];
+    ldb_os_random(&c->salt, sizeof c->salt);
+    ldb_logfmt_header_encode(hdr, c->salt);
+    if (ldb_os_truncate(c->tmp_fd, 0) != 0 || ldb_os_pwrite_all(c->tmp_fd, hdr, sizeof hdr, 0) != 0)
+        return fail(c, LAYERDB_IOERR, "compaction: write '%s': %s", c->tmp_path);
+    c->tmp_end = sizeof hdr;
+    return LAYERDB_OK;
+}
+
+static void remove_file(ldb_compactor *c) {
+    if (c->tmp_fd < 0) return;
+    (void)ldb_os_unlink(c->tmp_path);
+    ldb_os_close(c->tmp_fd);
+    c->tmp_fd = -1;
+}
+
+static int compact(ldb_compactor *c) {
+    c->out.len = c->body.len = c->ncmds = 0;
+    int rc = create_file(c);
+    if (rc == LAYERDB_OK) rc = write_snapshot(c);
+    if (rc == LAYERDB_OK) rc = catch_up(c);
+    if (rc == LAYERDB_OK) rc = switch_files(c);
+    remove_file(c); /* unless it is the database's now */
+    ldb_buf_free(c->alloc, &c->out);
+    ldb_buf_free(c->alloc, &c->body);
+    ldb_buf_free(c->alloc, &c->rbuf);
+    ldb_free(c->alloc, c->items, c->items_cap * sizeof *c->items);
+    c->items = NULL;
+    c->items_cap = 0;
+    return rc;
+}
+
+static int failed_locked(ldb_compactor *c) {
+    ldb_db_compaction_failed(c->db);
+    return 0;
+}
+
+static void *compact_main(void *arg) {
+    ldb_compactor *c = arg;
+    c->msg[0] = '\0';
+    int rc = compact(c);
+    if (rc) run_locked(c, failed_locked);
+    pthread_mutex_lock(&c->mu);
+    atomic_store(&c->busy, 0);
+    c->last_rc = rc;
+    snprintf(c->last_msg, sizeof c->last_msg, "%s", c->msg);
+    if (rc == LAYERDB_OK) c->done++;
+    c->running = 0;
+    c->run_finished++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ---- The handle's side ---- */
+
+ldb_compactor *ldb_compactor_new(layerdb *db, ldb_alloc *a) {
+    ldb_compactor *c = ldb_malloc(a, sizeof *c);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->job.prepare = prepare;
+    c->db = db;
+    c->alloc = a;
+    c->tmp_fd = -1;
+    atomic_init(&c->pending, 0);
+    atomic_init(&c->busy, 0);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    return c;
+}
+
+void ldb_compactor_free(ldb_compactor *c) {
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_mutex_unlock(&c->mu);
+    if (c->joinable) pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    ldb_free(c->alloc, c, sizeof *c);
+}
+
+int ldb_compactor_start(ldb_compactor *c, uint64_t *run, char *msg, size_t cap) {
+    pthread_mutex_lock(&c->mu);
+    int rc = LAYERDB_OK;
+    if (!c->running && !c->stop) {
+        if (c->joinable) pthread_join(c->thread, NULL); /* finished: running is 0 */
+        c->joinable = 0;
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved); /* as the writer thread */
+        int err = pthread_create(&c->thread, NULL, compact_main, c);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (err) {
+            snprintf(msg, cap, "cannot start a compaction thread: %s", strerror(err));
+            rc = LAYERDB_IOERR;
+        } else {
+            c->joinable = c->running = 1;
+            atomic_store(&c->busy, 1);
+            c->run_started++;
+        }
+    }
+    *run = c->run_started;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int ldb_compactor_wait(ldb_compactor *c, uint64_t run, char *msg, size_t cap) {
+    pthread_mutex_lock(&c->mu);
+    while (c->run_finished < run) pthread_cond_wait(&c->cv, &c->mu);
+    int rc = c->run_finished == run ? c->last_rc : LAYERDB_OK;
+    if (rc) snprintf(msg, cap, "%s", c->last_msg);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void ldb_compactor_stats(ldb_compactor *c, uint64_t *done, int *running) {
+    pthread_mutex_lock(&c->mu);
+    *done = c->done;
+    *running = c->running;
+    pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,86 @@
+/* snapshot.h -- a point-in-time view of a keyspace, read while it changes,
+ * without copying it: what compaction writes (compact.c).
+ *
+ * At its start, instant T, a snapshot is the state of every database. It
+ * is read in steps (ldb_snapshot_step), with the handle's lock held for
+ * reading for one step at a time, while writers go on changing the
+ * keyspace between steps. It works by copy-on-write at the level of keys:
+ *  - Entries never change once in a table (table.h), so an entry found in
+ *    a table is a key's state, but for its deadline, which lives beside it.
+ *  - Before the keyspace changes a key (replaces, removes, moves its entry,
+ *    or changes its deadline; keyspace.c calls ldb_snapshot_touch), the
+ *    key's state at T is saved, once: its entry and deadline, if the entry
+ *    was there at T. Every entry put after T is marked as such
+ *    (ldb_snapshot_born). Both go in one set of entries, 'seen'.
+ *  - A step hands out the saved states, then scans the tables on from a
+ *    cursor, handing out each entry not in 'seen' with its deadline. The
+ *    table scan visits every entry present during the whole scan (table.h);
+ *    one removed meanwhile was saved; one put meanwhile is in 'seen'.
+ * So every key of T is handed out with its state at T, and nothing else
+ * is: at most a key's state twice (saved after the scan had passed it),
+ * the same both times, which is harmless to what replays it.
+ *
+ * The entries handed out must stay allocated until they are read: the
+ * caller holds the handle's dropped entries (ldb_db_hold) for the
+ * snapshot's lifetime, so none is freed or reused, which also keeps the
+ * pointers in 'seen' unique. A whole-database change (FLUSHDB, FLUSHALL,
+ * SWAPDB), or no memory to save a key, cancels the snapshot instead.
+ *
+ * Memory: about 40 bytes per key changed after T (its saved state and its
+ * place in 'seen'), plus the entries those changes dropped, held until the
+ * snapshot ends. Nothing per key that did not change.
+ *
+ * Later types whose structures change in place (a list push) must save
+ * their state at T in ldb_snapshot_touch by value, not by pointer.
+ * Not thread-safe: the handle's lock guards every call. */
+#ifndef LDB_SNAPSHOT_H
+#define LDB_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "table.h"
+
+struct ldb_keyspace;
+
+/* One key's state as a step hands it out. */
+typedef struct ldb_snap_item {
+    const ldb_entry *e; /* key and value; read only the bytes after the
+                           type byte without the lock (table.h) */
+    int64_t deadline;   /* -1 for none */
+    uint8_t db;
+    uint8_t type;       /* enum ldb_type */
+} ldb_snap_item;
+
+typedef struct ldb_snapshot {
+    ldb_alloc *alloc;
+    uintptr_t *seen;      /* open addressing, 0 = empty slot */
+    size_t seen_cap, seen_n;
+    ldb_snap_item *saved; /* states of T saved by touch, not yet handed out */
+    size_t nsaved, saved_cap;
+    int db;               /* the database the scan is in; LDB_DBS when done */
+    uint64_t cursor;      /* the table scan's cursor in it */
+    int64_t t_ms;         /* the clock at T: keys expired by then are left out */
+    int cancelled;        /* see above */
+    uint64_t keys;        /* states handed out so far */
+} ldb_snapshot;
+
+LDB_INTERNAL void ldb_snapshot_init(ldb_snapshot *s, ldb_alloc *a, int64_t t_ms);
+LDB_INTERNAL void ldb_snapshot_free(ldb_snapshot *s);
+
+/* Called by the keyspace before it changes the key whose entry in
+ * database d is e (NULL: the key is absent, nothing to save). */
+LDB_INTERNAL void ldb_snapshot_touch(ldb_snapshot *s, struct ldb_keyspace *ks, int d,
+                                     const ldb_entry *e);
+/* Called by the keyspace after it put e, an entry of after T. */
+LDB_INTERNAL void ldb_snapshot_born(ldb_snapshot *s, const ldb_entry *e);
+LDB_INTERNAL void ldb_snapshot_cancel(ldb_snapshot *s);
+
+/* One step (the lock held for reading at least): the saved states, then
+ * the table scan on for about 'slots' slots. Each state goes to fn.
+ * Returns 1 while there is more, 0 when the snapshot is whole, -1 if it
+ * was cancelled. */
+typedef int (*ldb_snap_fn)(void *ud, const ldb_snap_item *item);
+LDB_INTERNAL int ldb_snapshot_step(ldb_snapshot *s, struct ldb_keyspace *ks, size_t slots,
+                                   ldb_snap_fn fn, void *ud);
+
+#endif
