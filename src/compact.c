@@ -516,7 +516,10 @@ static int switch_locked(ldb_compactor *c) {
     return LAYERDB_OK;
 }
 
+/* The last work under the lock, after success (moved_locked) or failure:
+ * from here on writes plan the next compaction (db.c's compact_due). */
 static int moved_locked(ldb_compactor *c) {
+    atomic_store(&c->busy, 0);
     ldb_db_file_moved(c->db, c->tmp_fd, c->switch_at - c->tmp_end, c->salt);
     return 0;
 }
@@ -526,16 +529,18 @@ static int switch_files(ldb_compactor *c) {
     char msg[sizeof c->msg];
     c->prepared_rc = -1;
     int rc = run_locked(c, switch_locked);
-    if (rc == LAYERDB_OK) rc = ldb_writer_wait_synced(w, c->switch_at, msg, sizeof msg);
-    if (rc) {
-        if (rc != LAYERDB_NOMEM) snprintf(c->msg, sizeof c->msg, "compaction: %.1100s", msg);
-        return rc;
+    if (rc) return rc;
+    rc = ldb_writer_wait_switch(w, &c->job, msg, sizeof msg);
+    if (c->prepared_rc == LAYERDB_OK) {
+        /* Renamed: the new file is the database's, even if a write after
+         * the switch failed (that error is the handle's now). */
+        run_locked(c, moved_locked);
+        ldb_os_close(c->old_fd);
+        c->tmp_fd = -1;
+        return LAYERDB_OK;
     }
-    if (c->prepared_rc != LAYERDB_OK) return c->prepared_rc;
-    run_locked(c, moved_locked);
-    ldb_os_close(c->old_fd);
-    c->tmp_fd = -1;
-    return LAYERDB_OK;
+    if (rc) snprintf(c->msg, sizeof c->msg, "compaction: %.1100s", msg);
+    return rc ? rc : c->prepared_rc;
 }
 
 /* ---- The new file ---- */
@@ -585,6 +590,7 @@ static int compact(ldb_compactor *c) {
 }
 
 static int failed_locked(ldb_compactor *c) {
+    atomic_store(&c->busy, 0);
     ldb_db_compaction_failed(c->db);
     return 0;
 }
@@ -634,9 +640,10 @@ void ldb_compactor_free(ldb_compactor *c) {
     ldb_free(c->alloc, c, sizeof *c);
 }
 
-int ldb_compactor_start(ldb_compactor *c, uint64_t *run, char *msg, size_t cap) {
+int ldb_compactor_start(ldb_compactor *c, uint64_t *run, int *started, char *msg, size_t cap) {
     pthread_mutex_lock(&c->mu);
     int rc = LAYERDB_OK;
+    *started = 0;
     if (!c->running && !c->stop) {
         if (c->joinable) pthread_join(c->thread, NULL); /* finished: running is 0 */
         c->joinable = 0;
@@ -649,7 +656,7 @@ int ldb_compactor_start(ldb_compactor *c, uint64_t *run, char *msg, size_t cap) 
             snprintf(msg, cap, "cannot start a compaction thread: %s", strerror(err));
             rc = LAYERDB_IOERR;
         } else {
-            c->joinable = c->running = 1;
+            c->joinable = c->running = *started = 1;
             atomic_store(&c->busy, 1);
             c->run_started++;
         }

@@ -17,10 +17,13 @@ LDB_INTERNAL ldb_compactor *ldb_compactor_new(layerdb *db, ldb_alloc *a);
  * thread, free everything. Call before the writer stops. NULL is fine. */
 LDB_INTERNAL void ldb_compactor_free(ldb_compactor *c);
 
-/* Start a compaction in the background unless one runs already. *run
- * gets the number of the one that runs now, for ldb_compactor_wait.
- * LAYERDB_OK, or LAYERDB_NOMEM / LAYERDB_IOERR (no thread) with msg. */
-LDB_INTERNAL int ldb_compactor_start(ldb_compactor *c, uint64_t *run, char *msg, size_t cap);
+/* Start a compaction in the background unless one runs already (then
+ * *started is 0). *run gets the number of the one that runs now, for
+ * ldb_compactor_wait. LAYERDB_OK, or LAYERDB_IOERR (no thread) with msg.
+ * Once it has done its work under the handle's lock, it calls
+ * ldb_db_file_moved or ldb_db_compaction_failed there. */
+LDB_INTERNAL int ldb_compactor_start(ldb_compactor *c, uint64_t *run, int *started, char *msg,
+                                     size_t cap);
 /* Wait until compaction number 'run' has finished: LAYERDB_OK if it did
  * its work, or its error with msg. */
 LDB_INTERNAL int ldb_compactor_wait(ldb_compactor *c, uint64_t run, char *msg, size_t cap);
@@ -30,7 +33,8 @@ LDB_INTERNAL void ldb_compactor_stats(ldb_compactor *c, uint64_t *done, int *run
 /* For db.c, in a write (the handle's lock held for writing): run what the
  * compaction thread waits to do under the lock, if anything. */
 LDB_INTERNAL void ldb_compactor_attend(ldb_compactor *c);
-/* 1 while a compaction runs (a hint, read without a lock). */
+/* 1 from the start of a compaction to its last work under the handle's
+ * lock (set and cleared with the lock held). */
 LDB_INTERNAL int ldb_compactor_busy(ldb_compactor *c);
 
 /* The name of the file a compaction writes before renaming it over the

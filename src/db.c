@@ -505,19 +505,22 @@ LDB_HOT_INLINE uint64_t log_set(layerdb *db, ldb_entry *e, size_t esize, size_t 
  * its live data, or else plan the next check. (lock held) */
 static LDB_COLD void compact_due(layerdb *db) {
     uint64_t run, queued = ldb_writer_queued(db->writer);
-    uint64_t limit = compact_limit(db);
+    int started;
     char msg[256];
     if (ldb_compactor_busy(db->compactor)) {
-        /* Look again a little later; the compactor lowers it again
-         * whenever it waits for a write (ldb_db_attention). */
-        set_compact_at(db, queued + 1024 * 1024);
+        /* No check until it ends (ldb_db_file_moved plans the next), but
+         * when it lowers compact_at to wait for a write
+         * (ldb_db_attention). */
+        set_compact_at(db, UINT64_MAX);
         ldb_compactor_attend(db->compactor);
-    } else if (queued - db->file_base < limit || db->compact_factor == 0) {
+    } else if (queued - db->file_base < compact_limit(db) || db->compact_factor == 0) {
         plan_compaction(db);
-    } else if (ldb_compactor_start(db->compactor, &run, msg, sizeof msg) == LAYERDB_OK) {
-        set_compact_at(db, queued + 1024 * 1024);
+    } else if (ldb_compactor_start(db->compactor, &run, &started, msg, sizeof msg) != LAYERDB_OK) {
+        set_compact_at(db, queued + db->compact_min); /* no thread: later */
     } else {
-        set_compact_at(db, queued + db->compact_min);
+        /* started (busy until it ends), or the last one's thread is
+         * still on its way out: look again at the next write */
+        set_compact_at(db, started ? UINT64_MAX : queued);
     }
 }
 
@@ -750,9 +753,10 @@ int layerdb_compact(layerdb *db, int flags) {
     if (db->readonly) return seterr(db, LAYERDB_READONLY, "database '%s' is open read-only", db->path);
     if (!db->writer) return seterr(db, LAYERDB_INVALID, "no log file to compact: persistence is off");
     uint64_t run;
+    int started;
     char msg[sizeof db->errmsg];
     ldb_rwlock_wrlock(&db->lock);
-    rc = ldb_compactor_start(db->compactor, &run, msg, sizeof msg);
+    rc = ldb_compactor_start(db->compactor, &run, &started, msg, sizeof msg);
     if (rc) seterr(db, rc, "%s", msg);
     ldb_rwlock_wrunlock(&db->lock);
     if (rc || !(flags & LAYERDB_COMPACT_WAIT)) return rc;
@@ -880,13 +884,14 @@ int ldb_db_trylock(layerdb *db) {
 }
 
 int ldb_db_compact_begin(layerdb *db, int *already) {
-    uint64_t run, done;
+    uint64_t run;
+    int started;
     if (!db->writer)
         return seterr(db, LAYERDB_INVALID, "no log file to compact: persistence is off or the "
                       "handle is read-only");
-    ldb_compactor_stats(db->compactor, &done, already);
-    return *already ? LAYERDB_OK
-                    : ldb_compactor_start(db->compactor, &run, db->errmsg, sizeof db->errmsg);
+    int rc = ldb_compactor_start(db->compactor, &run, &started, db->errmsg, sizeof db->errmsg);
+    *already = !started;
+    return rc;
 }
 
 int ldb_db_wait_durable(layerdb *db, uint64_t end) {

@@ -154,6 +154,10 @@ int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
     return LAYERDB_OK;
 }
 
+void ldb_ks_will_change(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
+}
+
 ldb_entry *ldb_ks_unlink(ldb_keyspace *ks, int d, const void *key, size_t klen) {
     if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, ldb_table_find(&ks->keys[d], key, klen));
     ldb_entry *e = ldb_table_remove(&ks->keys[d], key, klen);

@@ -83,6 +83,11 @@ LDB_INTERNAL int ldb_ks_is_expired(ldb_keyspace *ks, int d, const ldb_entry *e, 
  * loses it. Returns LAYERDB_OK, or LAYERDB_NOMEM with nothing changed. */
 LDB_INTERNAL int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
                             ldb_entry **replaced);
+/* Before a change to e (in database d) made outside these functions, as
+ * MOVE clears e's deadline flag while e is still in d: tells a running
+ * compaction's snapshot, which must see every key's state before its
+ * first change. */
+LDB_INTERNAL void ldb_ks_will_change(ldb_keyspace *ks, int d, const ldb_entry *e);
 /* Remove key from database d, deadline and all; returns its entry for the
  * caller to free, or NULL. */
 LDB_INTERNAL ldb_entry *ldb_ks_unlink(ldb_keyspace *ks, int d, const void *key, size_t klen);

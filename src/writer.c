@@ -129,6 +129,8 @@ struct ldb_writer {
     uint64_t switched_at;      /* (T) the position of the last switch the
                                   batch being written made, 0 if none: all
                                   before it is fsynced */
+    ldb_writer_switch_job *switch_job; /* (T) its job, marked done with the
+                                  batch (W) */
     int policy;                /* (3) enum layerdb_fsync */
     size_t max_pending;        /* (3) */
     uint64_t salt;             /* (T) the current file's checksum seed */
@@ -359,6 +361,7 @@ static int switch_file(ldb_writer *w, const unsigned char *p, uint64_t *pos) {
     ldb_writer_switch_job *job;
     memcpy(&job, p + 8, sizeof job);
     w->switched_at = *pos + w->base;
+    w->switch_job = job;
     int fd;
     uint64_t file_end, salt;
     if (job->prepare(job, w->fd, *pos, &fd, &file_end, &salt) != 0) return 0;
@@ -454,9 +457,12 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
     w->flushing.len = 0;
     if (w->flushing.cap > SHRINK_BYTES) ldb_buf_free(w->alloc, &w->flushing);
     if (err) {
+        w->switch_job = NULL;
         fail_locked(w, err, what, w->trunc_at);
         return;
     }
+    if (w->switch_job) w->switch_job->done = 1;
+    w->switch_job = NULL;
     w->written_end = end;
     if (end - off > w->largest_batch) w->largest_batch = end - off;
     if (w->switched_at > w->synced_end) w->synced_end = w->switched_at; /* the old file's fsync */
@@ -676,6 +682,7 @@ uint64_t ldb_writer_switch(ldb_writer *w, ldb_writer_switch_job *job) {
     p[0] = LDB_WRITER_TAG_SWITCH;
     p[1] = p[2] = p[3] = 0xff;
     memcpy(p + 8, &job, sizeof job);
+    job->done = 0;
     f->has_refs = 1;
     return ldb_writer_advance(w, LDB_WRITER_SWITCH_SIZE, LDB_WRITER_SWITCH_SIZE, 0);
 }
@@ -693,6 +700,15 @@ int ldb_writer_wait_synced(ldb_writer *w, uint64_t end, char *msg, size_t cap) {
     pthread_cond_signal(&w->work_cv);
     while (w->synced_end < end && !w->error) pthread_cond_wait(&w->done_cv, &w->lock);
     int rc = w->synced_end >= end ? LAYERDB_OK : w->error;
+    if (rc) copy_msg(msg, cap, w->error_msg);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int ldb_writer_wait_switch(ldb_writer *w, ldb_writer_switch_job *job, char *msg, size_t cap) {
+    pthread_mutex_lock(&w->lock);
+    while (!job->done && !w->error) pthread_cond_wait(&w->done_cv, &w->lock);
+    int rc = job->done ? LAYERDB_OK : w->error;
     if (rc) copy_msg(msg, cap, w->error_msg);
     pthread_mutex_unlock(&w->lock);
     return rc;

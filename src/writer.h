@@ -212,17 +212,25 @@ LDB_HOT_INLINE uint64_t ldb_writer_commit_set_ref(ldb_writer *w, size_t record_s
  * offset *file_end on, sealed with *salt, the seed of that file's header
  * (which prepare wrote and fsynced); otherwise they go on in the old file.
  * Positions go on counting either way. Returns the position of the
- * switch: once ldb_writer_wait_synced for it returns, prepare has run and
- * the thread no longer uses the file it left, which stays the caller's
- * (the writer never closes one). Compaction's way to move the log to a
+ * switch. Once ldb_writer_wait_switch returns, prepare has run and the
+ * thread no longer uses the file it left, which stays the caller's (the
+ * writer never closes one). Compaction's way to move the log to a
  * new file: prepare copies the last records into it and renames it over
  * the old one, before any record that follows is written. */
 typedef struct ldb_writer_switch_job ldb_writer_switch_job;
 struct ldb_writer_switch_job {
     int (*prepare)(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, int *fd,
                    uint64_t *file_end, uint64_t *salt);
+    int done; /* the thread has written the batch the item was in; set
+                 under the writer's lock (ldb_writer_wait_switch) */
 };
 LDB_INTERNAL uint64_t ldb_writer_switch(ldb_writer *w, ldb_writer_switch_job *job);
+/* Wait (cfg->lock not held) until the thread has written the batch that
+ * held job's SWITCH item: LAYERDB_OK, or the sticky error if the batch
+ * failed (prepare may have run or not). A wait for the switch's position
+ * would not do: it may be fsynced before the thread reaches the item. */
+LDB_INTERNAL int ldb_writer_wait_switch(ldb_writer *w, ldb_writer_switch_job *job, char *msg,
+                                        size_t msg_cap);
 
 /* Call the functions below without cfg->lock: they wait for the thread,
  * which may need it, or take it themselves. */

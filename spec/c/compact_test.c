@@ -106,12 +106,14 @@ static void *write_stream(void *p) {
         char line[128], words[256];
         const char *argv[8];
         int k = i % 500;
-        switch (i % 6) {
+        switch (i % 8) {
         case 0: snprintf(line, sizeof line, "INCR n:%d", k); break;
         case 1: snprintf(line, sizeof line, "APPEND s:%d %d,", k, i); break;
         case 2: snprintf(line, sizeof line, "SET v:%d %d", k, i); break;
         case 3: snprintf(line, sizeof line, "DEL v:%d", (k + 7) % 500); break;
         case 4: snprintf(line, sizeof line, "PEXPIREAT s:%d %lld", k, 4000000000000LL + i); break;
+        case 5: snprintf(line, sizeof line, "MOVE v:%d %d", k, (i / 8) % 3); break;
+        case 6: snprintf(line, sizeof line, "RENAME s:%d r:%d", (k + 1) % 500, k); break;
         default: snprintf(line, sizeof line, "SELECT %d", i % 3); break;
         }
         int argc = split_words(line, words, sizeof words, argv, 8);

@@ -153,7 +153,7 @@ static void switch_under(int policy) {
     REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
     uint64_t last = LDB_FILE_HEADER_SIZE, switch_pos = 0;
     int increasing = 1;
-    test_job job = {{prepare_b}, -1, 0, 0};
+    test_job job = {{prepare_b, 0}, -1, 0, 0};
     for (int i = 0; i < RECORDS; i++) {
         if (i == SWITCH_AT) {
             b_fd = new_file(b_path, 0x2222);
@@ -178,6 +178,7 @@ static void switch_under(int policy) {
     }
     CHECK(increasing); /* positions go on counting across the switch */
     CHECK_RC(ldb_writer_wait_synced(w, switch_pos, msg, sizeof msg), LAYERDB_OK);
+    CHECK_RC(ldb_writer_wait_switch(w, &job.job, msg, sizeof msg), LAYERDB_OK);
     CHECK(job.prepared == 1);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
     close(a_fd);
@@ -225,7 +226,7 @@ TEST("a switch whose prepare fails keeps every record in the old file") {
     ldb_writer *w = NULL;
     char msg[256] = "";
     REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
-    ldb_writer_switch_job job = {prepare_fails};
+    ldb_writer_switch_job job = {prepare_fails, 0};
     uint64_t switch_pos = 0;
     for (int i = 0; i < RECORDS; i++) {
         ldb_rwlock_wrlock(&lock);
@@ -238,6 +239,7 @@ TEST("a switch whose prepare fails keeps every record in the old file") {
         ldb_rwlock_wrunlock(&lock);
     }
     CHECK_RC(ldb_writer_wait_synced(w, switch_pos, msg, sizeof msg), LAYERDB_OK);
+    CHECK_RC(ldb_writer_wait_switch(w, &job, msg, sizeof msg), LAYERDB_OK);
     CHECK_RC(ldb_writer_stop(w, msg, sizeof msg), LAYERDB_OK);
     close(a_fd);
     struct lines got;

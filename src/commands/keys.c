@@ -253,6 +253,7 @@ static void move(ldb_cmd_ctx *c) {
      * it gets one there, which then also makes the unlink below drop the
      * deadline src held. */
     int64_t when = ldb_cmd_deadline(c, e);
+    ldb_ks_will_change(c->ks, src, e);
     ldb_entry_set_ttl_flag(e, 0);
     if (put_in_db(c, dst, e, when) != 0) {
         ldb_entry_set_ttl_flag(e, when >= 0);
