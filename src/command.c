@@ -163,7 +163,7 @@ static void ctx_init(ldb_cmd_ctx *c, layerdb_client *cl, ldb_reply_builder *b) {
     memset(c, 0, sizeof *c);
     c->db = cl->db;
     c->client = cl;
-    c->ks = ldb_db_keyspace(cl->db);
+    c->ks = cl->ks ? cl->ks : ldb_db_keyspace(cl->db);
     c->now = cl->replaying ? LDB_KS_NO_EXPIRY : ldb_ks_clock_ms();
     c->reply = b;
 }
@@ -259,7 +259,9 @@ static int exec_resolved(layerdb_client *cl, const ldb_command *cmd, size_t argc
     int rc = LAYERDB_OK;
     /* A command that only reads shares the lock with other readers. */
     int reads_only = cmd && !in_multi && !(cmd->flags & (LDB_CMD_WRITE | LDB_CMD_CLIENT | LDB_CMD_NO_MULTI));
-    /* Replay runs inside layerdb_open: no other thread has the handle. */
+    /* Replay runs inside layerdb_open, where no other thread has the
+     * handle, or in layerdb_refresh, which holds the lock for writing
+     * already or fills a keyspace no other thread sees (follower.c). */
     int locking = !cl->replaying;
     if (locking && reads_only) ldb_db_rdlock(db);
     else if (locking) ldb_db_lock(db);

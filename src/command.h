@@ -63,6 +63,10 @@ struct layerdb_client {
     layerdb *db;
     int dbi;              /* the SELECTed database */
     int replaying;        /* replay at open: nothing expires, nothing logs */
+    ldb_keyspace *ks;     /* where a replaying client applies records, or
+                             NULL for the handle's own keyspace: follower.c
+                             loads a file that replaced the handle's into a
+                             fresh keyspace while the handle serves the old */
     atomic_int in_multi;  /* between MULTI and EXEC or DISCARD */
     int multi_dirty;      /* a command was refused while queueing: EXEC
                              aborts */

@@ -1,7 +1,9 @@
-/* db.c -- the public entry points: open, close, set, get, remove, errors.
+/* db.c -- the public entry points: open, close, set, get, remove, refresh,
+ * errors.
  *
  * A handle owns: its allocator, the table (keyspace), and when it persists
- * the file descriptor (holding the writer lock) and the writer thread.
+ * the file descriptor (holding the writer lock) and the writer thread; when
+ * it is read-only, the follower that reads its file (follower.c).
  * The entry points stay thin: check arguments, take db->lock, call the
  * table and the writer, set the error message.
  *
@@ -32,6 +34,7 @@
 #include "db.h"
 #include "command.h"
 #include "compact.h"
+#include "follower.h"
 #include "keyspace.h"
 #include "os.h"
 #include "recovery.h"
@@ -84,6 +87,7 @@ struct layerdb {
                                  compactor's 0 (ldb_db_attention) */
     double compact_factor;    /* options: 0 = no automatic compaction */
     uint64_t compact_min;
+    ldb_follower *follower;   /* a read-only handle's file, or NULL */
     int readonly;             /* writes refused */
     int policy;               /* enum layerdb_fsync */
     uint64_t dropped_bytes;   /* torn tail cut at open */
@@ -249,12 +253,22 @@ static int open_locked(layerdb *db, const char *path) {
     return LAYERDB_OK;
 }
 
+/* A read-only handle: the follower opens and replays the file. */
+static int open_follower(layerdb *db, const layerdb_options *o) {
+    uint64_t records;
+    int rc = ldb_follower_open(&db->follower, db, db->path, o->repair, &records, db->errmsg,
+                               sizeof db->errmsg);
+    db->replayed = records;
+    return rc;
+}
+
 /* Open the file, lock it if we write, replay it, and start the writer. */
 static int open_file(layerdb *db, const char *path, const layerdb_options *o, int persist) {
     const char *kind;
     if (strlen(path) >= sizeof db->path)
         return seterr(db, LAYERDB_INVALID, "path is too long (%zu bytes)", strlen(path));
     strcpy(db->path, path);
+    if (o->readonly) return open_follower(db, o);
     int rc = LAYERDB_OK;
     if (persist) {
         rc = open_locked(db, path);
@@ -283,6 +297,8 @@ static void limbo_free_all(layerdb *db);
 /* Release everything but the handle itself and its message (the writer
  * has stopped). */
 static void release(layerdb *db) {
+    ldb_follower_close(db->follower);
+    db->follower = NULL;
     layerdb_client_free(db->client);
     db->client = NULL;
     ldb_entry_free(&db->alloc, db->taken);
@@ -660,6 +676,24 @@ int layerdb_flush(layerdb *db) {
         ldb_rwlock_wrunlock(&db->lock);
     }
     return rc;
+}
+
+/* ---- Following a writer ---- */
+
+int layerdb_refresh(layerdb *db, uint64_t *records) {
+    int rc = check_handle(db);
+    if (rc) return rc;
+    if (!db->follower && !db->readonly)
+        return seterr(db, LAYERDB_INVALID, "layerdb_refresh: database '%s' is not open read-only "
+                      "(only a read-only handle follows a writer)", db->path);
+    if (!db->follower)
+        return seterr(db, LAYERDB_INVALID, "layerdb_refresh: the read-only database has no file");
+    uint64_t n;
+    char msg[sizeof db->errmsg];
+    rc = ldb_follower_refresh(db->follower, &n, msg, sizeof msg);
+    if (rc) return seterr(db, rc, "%s", msg);
+    if (records) *records = n;
+    return LAYERDB_OK;
 }
 
 /* ---- Reading ---- */

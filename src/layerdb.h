@@ -16,7 +16,7 @@
  *
  * Threads
  *  - A handle may be shared by several threads: set, get, get_copy,
- *    remove, take, flush and info lock the handle internally. Writes from
+ *    remove, take, flush, refresh and info lock the handle internally. Writes from
  *    several threads under LAYERDB_FSYNC_ALWAYS share fsyncs (group commit).
  *  - layerdb_open and layerdb_close must not race with any other call on the
  *    same handle: open before sharing it, close after every other thread is
@@ -101,8 +101,10 @@ typedef struct layerdb_allocator {
 typedef struct layerdb_options {
     int persistence;  /* enum layerdb_persistence; default PERSIST_ON */
     int fsync;        /* enum layerdb_fsync; default FSYNC_EVERYSEC */
-    int readonly;     /* 1: never write (reserved for read-only followers;
-                         today: read the file, refuse writes). Default 0 */
+    int readonly;     /* 1: a reader: never write, truncate, create or lock
+                         the file, refuse every write with
+                         LAYERDB_READONLY, and catch up with a writer
+                         through layerdb_refresh. Default 0 */
     int repair;       /* 1: on a bad record before the tail, truncate the
                          file there instead of failing with CORRUPT.
                          Default 0 */
@@ -143,6 +145,16 @@ LAYERDB_API void layerdb_options_init(layerdb_options *opts);
  * is truncated back to the last whole record and the open succeeds:
  * layerdb_info() reports the bytes dropped. A damaged record before the
  * tail fails with LAYERDB_CORRUPT naming the offset, unless opts->repair.
+ *
+ * With opts->readonly = 1 the handle is a reader (a follower): the file
+ * must exist ("no such database file 'x'", LAYERDB_IOERR otherwise) and
+ * may be held by a live writer, in another process or in this one. The
+ * reader takes no lock, so any number may open the file beside its writer.
+ * It sees every record that was whole when it opened; a record still
+ * being written is not read yet and is no error, nor is a header still
+ * being written (the database is then empty). Damage before the tail
+ * fails with LAYERDB_CORRUPT as for a writer (see layerdb_refresh). The
+ * reader sees no later write until layerdb_refresh.
  *
  * 'path' must name a regular file, or a missing one in an existing
  * directory. A dangling symbolic link is followed and the file created at
@@ -195,6 +207,34 @@ LAYERDB_API int layerdb_take(layerdb *db, const void *key, size_t klen, const vo
  * A no-op without persistence. */
 LAYERDB_API int layerdb_flush(layerdb *db);
 
+/* ---- Following a writer (read-only handles) ---- */
+
+/* Catch a read-only handle up with its file: apply the whole records a
+ * writer appended since the open or the last refresh, in order, each
+ * record (a write, or a whole MULTI/EXEC) all or nothing, and stop before
+ * a record still being written. *records (records may be NULL) gets how
+ * many records were applied. The cost is what was appended, not the
+ * file's size: the handle keeps its file open and its place in it.
+ *
+ * When the writer compacted the file (wrote a new one and renamed it over
+ * the path), the refresh notices and loads the new file from its start
+ * into a fresh copy of the data, then puts that in place in one step;
+ * *records counts the records loaded from the new file. The two files are
+ * never mixed. Until that refresh the handle shows the old file's state,
+ * and while the new file loads, other threads still read the old state.
+ *
+ * A refresh changes the handle: values from layerdb_get and layerdb_take
+ * before it are no longer valid after it. On an error (LAYERDB_CORRUPT
+ * for damage a later fsynced record proves, LAYERDB_IOERR,
+ * LAYERDB_NOTDB or LAYERDB_VERSION_MISMATCH for a new file that cannot be
+ * read, LAYERDB_NOMEM) the handle keeps a whole state (the records it
+ * applied before the bad one, or the old file's state), and a later
+ * refresh tries again. (One exception: when memory ran out inside a
+ * record, part of that record may show until the next refresh, which
+ * then loads the whole file again.) A handle that is not read-only fails with
+ * LAYERDB_INVALID: it has every write already. */
+LAYERDB_API int layerdb_refresh(layerdb *db, uint64_t *records);
+
 /* ---- Iteration ---- */
 
 /* Called by layerdb_scan for each key. The pointers are valid only during
@@ -222,7 +262,8 @@ typedef struct layerdb_info {
                                the file's size until the first one */
     uint64_t synced_bytes;  /* the position up to which the log is known
                                to be fsynced */
-    uint64_t dropped_bytes; /* torn tail truncated (or repaired) at open */
+    uint64_t dropped_bytes; /* torn tail truncated (or repaired) at open;
+                               0 for a read-only handle, which cuts nothing */
     uint64_t replayed_records; /* records replayed at open */
     uint64_t memory_bytes;  /* bytes this handle holds from its allocator
                                (table, entries, log buffers), as requested */

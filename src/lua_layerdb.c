@@ -2,7 +2,7 @@
  *
  * layerdb.load(path [, opts]) returns a database: a full userdata LDb that
  * holds the engine handle. Its metatable gives the methods (set, get,
- * remove, len, pairs, flush, info, close, call) and __gc, __close, __len,
+ * remove, len, pairs, flush, refresh, info, close, call, atomic) and __gc, __close, __len,
  * __pairs, __tostring, shaped like Lua's own file handles (liolib.c). Any
  * other method name runs the Redis command of that name (db:incr("n")). Written for
  * Lua 5.4; lua_compat.h covers LuaJIT 2.1 and Lua 5.1.
@@ -305,6 +305,17 @@ static int db_flush(lua_State *L) {
 static void set_int_field(lua_State *L, const char *name, uint64_t v) { /* [-0, +0, m] */
     lua_pushinteger(L, (lua_Integer)v);
     lua_setfield(L, -2, name);
+}
+
+/* db:refresh() -> the number of records applied: a read-only database
+ * catches up with its writer (layerdb_refresh) */
+static int db_refresh(lua_State *L) {
+    layerdb *db = checkdb(L);
+    uint64_t records;
+    int rc = layerdb_refresh(db, &records);
+    if (rc != LAYERDB_OK) return raise_engine(L, db, rc);
+    lua_pushinteger(L, (lua_Integer)records);
+    return 1;
 }
 
 /* db:info() -> a table of the engine's counters (layerdb_info) */
@@ -666,7 +677,7 @@ static int db_atomic(lua_State *L) {
 static const luaL_Reg db_methods[] = {
     {"set", db_set},     {"get", db_get},     {"remove", db_remove}, {"len", db_len},
     {"pairs", db_pairs}, {"flush", db_flush}, {"info", db_info},     {"close", db_close},
-    {"call", db_call},   {"atomic", db_atomic}, {NULL, NULL},
+    {"call", db_call},   {"atomic", db_atomic}, {"refresh", db_refresh}, {NULL, NULL},
 };
 
 static const luaL_Reg db_meta[] = {

@@ -1,4 +1,4 @@
-/* os.c -- every system call: open, lock, pread/pwrite, fsync, truncate.
+/* os.c -- every system call: open, stat, lock, pread/pwrite, fsync, truncate.
  *
  * Rules kept here so the rest of the engine need not think about them:
  *  (1) EINTR is retried, except on close(), which is never retried: Linux
@@ -12,8 +12,9 @@
  *      locks ("broken by design", SQLite's os_unix.c). OFD locks report no
  *      pid, so a classic POSIX lock on a second byte is taken too, purely so
  *      another process can ask F_GETLK who holds the file.
- *  (5) Lock bytes lie far past any real file size, leaving the other bytes
- *      free for read-only followers to lock later.
+ *  (5) Lock bytes lie far past any real file size, so a lock never
+ *      covers data. Read-only followers take no lock at all: they judge
+ *      the bytes they read (recovery.c, "Following"), not the lock.
  *  (6) A database is a regular file. Opening never waits and never loops:
  *      a directory, FIFO, device or socket is refused at once, and a
  *      dangling symbolic link is created through, as open(2) with O_CREAT
@@ -66,9 +67,32 @@ static int fault_hit(int op, size_t *short_bytes) {
     }
     return 0;
 }
+static struct {
+    atomic_long countdown; /* reads left before the call; 0 = none */
+    void (*fn)(void *ud);
+    void *ud;
+} read_hook;
+
+void ldb_fault_before_read(long nth, void (*fn)(void *ud), void *ud) {
+    read_hook.fn = fn;
+    read_hook.ud = ud;
+    atomic_store(&read_hook.countdown, nth);
+}
+
+static void before_read(void) {
+    long left = atomic_load(&read_hook.countdown);
+    while (left > 0) {
+        if (atomic_compare_exchange_weak(&read_hook.countdown, &left, left - 1)) {
+            if (left == 1) read_hook.fn(read_hook.ud);
+            return;
+        }
+    }
+}
 #define FAULT(op, shortp) fault_hit(op, shortp)
+#define BEFORE_READ() before_read()
 #else
 #define FAULT(op, shortp) 0
+#define BEFORE_READ() ((void)0)
 #endif
 
 /* What a path that is not a regular file names, for the caller's message. */
@@ -131,10 +155,31 @@ int ldb_os_size(int fd, uint64_t *size) {
     return 0;
 }
 
+static void file_id(const struct stat *st, ldb_file_id *id) {
+    id->dev = (uint64_t)st->st_dev;
+    id->ino = (uint64_t)st->st_ino;
+    id->size = (uint64_t)st->st_size;
+}
+
+int ldb_os_fd_id(int fd, ldb_file_id *id) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    file_id(&st, id);
+    return 0;
+}
+
+int ldb_os_path_id(const char *path, ldb_file_id *id) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    file_id(&st, id);
+    return 0;
+}
+
 int ldb_os_pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got) {
     size_t done = 0;
     int err = FAULT(LDB_FAULT_READ, NULL);
     if (err) { errno = err; return -1; }
+    BEFORE_READ();
     while (done < n) {
         ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
         if (r < 0 && errno == EINTR) continue;

@@ -24,6 +24,18 @@ LDB_INTERNAL int ldb_os_open(const char *path, int writable, int create, int *fd
                              const char **kind);
 LDB_INTERNAL void ldb_os_close(int fd);
 LDB_INTERNAL int ldb_os_size(int fd, uint64_t *size);
+
+/* Which file a descriptor reads, or a path names now (stat follows
+ * symbolic links, as open does): two ids with the same dev and ino are
+ * the same file. A follower compares them to notice a new file renamed
+ * over its path (compaction). */
+typedef struct ldb_file_id {
+    uint64_t dev;  /* st_dev */
+    uint64_t ino;  /* st_ino */
+    uint64_t size; /* st_size, at the time of the call */
+} ldb_file_id;
+LDB_INTERNAL int ldb_os_fd_id(int fd, ldb_file_id *id);
+LDB_INTERNAL int ldb_os_path_id(const char *path, ldb_file_id *id);
 LDB_INTERNAL int ldb_os_pread_all(int fd, void *buf, size_t n, uint64_t off,
                                   size_t *got);
 LDB_INTERNAL int ldb_os_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
@@ -62,6 +74,10 @@ enum ldb_fault_op { LDB_FAULT_WRITE, LDB_FAULT_SYNC, LDB_FAULT_READ, LDB_FAULT_N
  * nth == 0 clears the plan for op. Counts are process-wide, so a test
  * plans faults for one handle at a time. */
 LDB_INTERNAL void ldb_fault_plan(int op, long nth, int err, size_t short_bytes);
+/* Call fn(ud) just before the 'nth' read from now does its I/O (once; nth
+ * == 0 clears it): a test changes the file between two reads of one
+ * replay, as a writer in another process may. */
+LDB_INTERNAL void ldb_fault_before_read(long nth, void (*fn)(void *ud), void *ud);
 #endif
 
 #endif

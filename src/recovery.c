@@ -15,10 +15,27 @@
  * A record whose checksum is right but whose content is not understood is
  * damage, not a tear: LAYERDB_CORRUPT.
  *
+ * Following (ldb_replay with o->follow: a read-only handle, recovery never
+ * writes anyway) reads a file that a writer may be appending to right now,
+ * from a record boundary an earlier replay reached. A record the writer has
+ * not finished (cut by the end of the file, or whole in size but not yet
+ * in content, so its checksum fails) looks exactly like a torn tail, and
+ * the same rule tells the two cases apart from damage: the writer appends
+ * a SYNCED record vouching for an offset only after it wrote and fsynced
+ * every byte before that offset. So a bad record at B with such a record
+ * after it, vouching past B, was complete before that record was written:
+ * it is read once more (the reader saw it before the writer finished it,
+ * or a new writer cut a torn tail and wrote over it), and only if it is
+ * still bad is it damage. Without such a record the read stops at B, no
+ * error: the next replay starts there. This needs no look at the writer's
+ * lock, which could change between the read and the look (a writer that
+ * restarts, cuts the tail and exits); the bytes decide.
+ *
  * Finding records after a bad length cannot trust any length, so the search
  * tries every offset; the salted 4-byte length check rejects almost all of
  * them at once, and a budget bounds the bodies it hashes (max_mark_from), so
  * N bytes after B cost O(N), even in a file crafted to defeat the check. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,15 +67,18 @@ static int reader_get(reader *r, uint64_t off, size_t n, const unsigned char **o
         *out = r->buf + (off - r->buf_off);
         return READ_OK;
     }
-    size_t want = n > CHUNK ? n : CHUNK;
+    /* A chunk, but no more than the file holds from off: a follower that
+     * reads a few appended records allocates for those, not a megabyte. */
+    uint64_t rest = r->size - off;
+    size_t want = rest < CHUNK ? (size_t)rest : CHUNK;
+    if (n > want) want = n;
     if (want > r->cap) {
         unsigned char *p = ldb_realloc(r->alloc, r->buf, r->cap, want);
         if (!p) return READ_NOMEM;
         r->buf = p;
         r->cap = want;
     }
-    uint64_t left = r->size - off;
-    size_t len = left < r->cap ? (size_t)left : r->cap, got;
+    size_t len = rest < r->cap ? (size_t)rest : r->cap, got;
     r->buf_len = 0;
     if (ldb_os_pread_all(r->fd, r->buf, len, off, &got) != 0) return READ_ERR;
     r->buf_off = off;
@@ -196,25 +216,63 @@ static int io_error(const char *path, uint64_t off, char *msg, size_t cap) {
     return LAYERDB_IOERR;
 }
 
+/* One replay: the reader, the commands' sink and where results go. */
+typedef struct replay_run {
+    reader r;
+    replay_ctx c;
+    const char *path;
+    const ldb_replay_opts *o;
+    ldb_recovery *rec;
+    char *msg;
+    size_t cap;
+    uint64_t reread_at; /* follow mode: the bad record last read again */
+} replay_run;
+
+static int no_memory(replay_run *run, const char *doing) {
+    snprintf(run->msg, run->cap, "out of memory %s '%s'", doing, run->path);
+    return LAYERDB_NOMEM;
+}
+
+/* Follow mode, a bad record at 'bad' that a later SYNCED record vouches
+ * for: read it again, once (see "Following" at the top). Returns
+ * FRAME_OK when it is whole now, FRAME_TORN when the file no longer holds
+ * it (a new writer cut the tail it was in), or what is wrong with it. */
+static int read_again(replay_run *run, uint64_t bad) {
+    const unsigned char *body;
+    uint32_t len;
+    run->reread_at = bad;
+    run->r.buf_len = 0; /* the bytes on file now, not those in the buffer */
+    return read_record(&run->r, bad, &body, &len);
+}
+
 /* Decide what a bad record at 'bad' means; sets rec->good_end. A record
  * cut by the end of the file is a tail: nothing can follow it. One whose
  * length checks out but whose body does not is skipped whole before
  * looking for SYNCED records, so none is ever taken from inside its body
- * (a user's value). Otherwise every later offset is tried. */
-static int judge_bad_record(reader *r, const char *path, uint64_t bad, int kind, uint32_t len,
-                            int repair, ldb_recovery *rec, char *msg, size_t cap) {
+ * (a user's value). Otherwise every later offset is tried. In follow mode
+ * *again is set when the record turned out whole on a second read: the
+ * loop goes on from it. */
+static int judge_bad_record(replay_run *run, uint64_t bad, int kind, uint32_t len, int *again) {
     uint64_t mark = 0;
-    int rc = LAYERDB_OK;
-    rec->good_end = bad;
+    *again = 0;
+    run->rec->good_end = bad;
     if (kind == FRAME_TORN) return LAYERDB_OK;
-    rc = max_mark_from(r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1, &mark);
-    if (rc == LAYERDB_IOERR) return io_error(path, bad, msg, cap);
-    if (rc) { snprintf(msg, cap, "out of memory reading '%s'", path); return rc; }
-    if (mark > bad) {
-        if (!repair)
-            return corrupt(path, bad, kind == FRAME_BAD_BODY ? "bad checksum" : "bad length", msg, cap);
-        rec->repaired = 1;
+    int rc = max_mark_from(&run->r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1,
+                           &mark);
+    if (rc == LAYERDB_IOERR) return io_error(run->path, bad, run->msg, run->cap);
+    if (rc) return no_memory(run, "reading");
+    if (mark <= bad) return LAYERDB_OK; /* after the last fsync: a tail */
+    if (run->o->follow && run->reread_at != bad) {
+        rc = read_again(run, bad);
+        if (rc == FRAME_IOERR) return io_error(run->path, bad, run->msg, run->cap);
+        if (rc == FRAME_NOMEM) return no_memory(run, "reading");
+        *again = rc == FRAME_OK;
+        if (rc == FRAME_OK || rc == FRAME_TORN) return LAYERDB_OK;
     }
+    if (!run->o->repair)
+        return corrupt(run->path, bad, kind == FRAME_BAD_BODY ? "bad checksum" : "bad length",
+                       run->msg, run->cap);
+    run->rec->repaired = 1;
     return LAYERDB_OK;
 }
 
@@ -239,63 +297,91 @@ static int check_header(reader *r, const char *path, ldb_recovery *rec, char *ms
     return rc;
 }
 
-static int replay_records(reader *r, replay_ctx *c, const char *path, int repair,
-                          ldb_recovery *rec, char *msg, size_t cap) {
-    uint64_t off = LDB_FILE_HEADER_SIZE;
-    while (off < r->size) {
+/* A SYNCED record at off, last in the file if it ends at the file's end. */
+static void note_synced(replay_run *run, uint64_t off, uint64_t synced, uint32_t len) {
+    ldb_recovery *rec = run->rec;
+    if (synced > rec->marked_end) rec->marked_end = synced;
+    /* A record vouching for everything before itself, last in the file, is
+     * a clean close: nothing is left to vouch for, so the next session adds
+     * no SYNCED record unless it writes. */
+    if (synced == off && off + LDB_FRAME_SIZE + len == run->r.size) rec->marked_end = run->r.size;
+}
+
+/* Apply the valid record at off. LAYERDB_OK with *stop set when repair
+ * ends the replay before it; otherwise an error for the caller. */
+static int apply_record(replay_run *run, uint64_t off, const unsigned char *body, uint32_t len,
+                        int *stop) {
+    char why[256] = "malformed commands";
+    int partial = 0;
+    int rc = body[0] == LDB_REC_COMMANDS
+                 ? apply_commands(&run->c, body, len, why, sizeof why, &partial)
+                 : LAYERDB_CORRUPT;
+    run->rec->in_part = rc && partial;
+    if (rc == LAYERDB_NOMEM) return no_memory(run, "replaying");
+    if (rc && partial) {
+        snprintf(run->msg, run->cap, "'%s': record at offset %llu applies only in part (%s); "
+                 "repair cannot cut it out", run->path, (unsigned long long)off, why);
+        return LAYERDB_CORRUPT;
+    }
+    if (rc && !run->o->repair) return corrupt(run->path, off, why, run->msg, run->cap);
+    if (rc) {
+        run->rec->repaired = 1;
+        *stop = 1;
+        return LAYERDB_OK;
+    }
+    run->rec->records++;
+    return LAYERDB_OK;
+}
+
+static int replay_records(replay_run *run) {
+    uint64_t off = run->rec->good_end;
+    while (off < run->r.size) {
         const unsigned char *body;
         uint32_t len;
-        int rc = read_record(r, off, &body, &len);
-        if (rc == FRAME_IOERR) return io_error(path, off, msg, cap);
-        if (rc == FRAME_NOMEM) { snprintf(msg, cap, "out of memory reading '%s'", path); return LAYERDB_NOMEM; }
-        if (rc != FRAME_OK) return judge_bad_record(r, path, off, rc, len, repair, rec, msg, cap);
-        uint64_t synced;
-        if (body[0] == LDB_REC_SYNCED && ldb_logfmt_synced_decode(body, len, &synced) == 0) {
-            if (synced > rec->marked_end) rec->marked_end = synced;
-            /* A record vouching for everything before itself, last in the
-             * file, is a clean close: nothing is left to vouch for, so the
-             * next session adds no SYNCED record unless it writes. */
-            if (synced == off && off + LDB_FRAME_SIZE + len == r->size)
-                rec->marked_end = r->size;
-        } else {
-            char why[256] = "malformed commands";
-            int partial = 0;
-            rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why, &partial)
-                                              : LAYERDB_CORRUPT;
-            if (rc == LAYERDB_NOMEM) { snprintf(msg, cap, "out of memory replaying '%s'", path); return rc; }
-            if (rc && partial) {
-                snprintf(msg, cap, "'%s': record at offset %llu applies only in part (%s); repair "
-                         "cannot cut it out", path, (unsigned long long)off, why);
-                return LAYERDB_CORRUPT;
-            }
-            if (rc) {
-                if (!repair) return corrupt(path, off, why, msg, cap);
-                rec->good_end = off;
-                rec->repaired = 1;
-                return LAYERDB_OK;
-            }
-            rec->records++;
+        int again = 0, stop = 0, rc = read_record(&run->r, off, &body, &len);
+        if (rc == FRAME_IOERR) return io_error(run->path, off, run->msg, run->cap);
+        if (rc == FRAME_NOMEM) return no_memory(run, "reading");
+        if (rc != FRAME_OK) {
+            rc = judge_bad_record(run, off, rc, len, &again);
+            if (rc || !again) return rc;
+            continue; /* whole on a second read: apply it */
         }
+        uint64_t synced;
+        if (body[0] == LDB_REC_SYNCED && ldb_logfmt_synced_decode(body, len, &synced) == 0)
+            note_synced(run, off, synced, len);
+        else if ((rc = apply_record(run, off, body, len, &stop)) != LAYERDB_OK || stop)
+            return rc;
         off += LDB_FRAME_SIZE + len;
-        rec->good_end = off;
+        run->rec->good_end = off;
     }
     return LAYERDB_OK;
 }
 
+int ldb_replay(int fd, const char *path, ldb_alloc *a, const ldb_replay_opts *o, ldb_replay_fn fn,
+               void *ud, ldb_recovery *rec, char *msg, size_t cap) {
+    memset(rec, 0, sizeof *rec);
+    replay_run run = {.r = {.fd = fd, .alloc = a}, .c = {.fn = fn, .ud = ud, .alloc = a},
+                      .path = path, .o = o, .rec = rec, .msg = msg, .cap = cap,
+                      .reread_at = UINT64_MAX};
+    rec->good_end = o->from; /* until a record (or, from 0, the header) passes */
+    if (ldb_os_size(fd, &run.r.size) != 0) return io_error(path, o->from, msg, cap);
+    rec->file_size = run.r.size;
+    int rc = LAYERDB_OK;
+    if (o->from == 0) {
+        rc = check_header(&run.r, path, rec, msg, cap);
+        if (rc == LAYERDB_OK && !rec->needs_init) rec->good_end = LDB_FILE_HEADER_SIZE;
+    } else {
+        assert(o->from >= LDB_FILE_HEADER_SIZE);
+        run.r.salt = rec->salt = o->salt;
+    }
+    if (rc == LAYERDB_OK && !rec->needs_init) rc = replay_records(&run);
+    ldb_free(a, run.c.argv, run.c.argv_cap * sizeof *run.c.argv);
+    ldb_free(a, run.r.buf, run.r.cap);
+    return rc;
+}
+
 int ldb_recover(int fd, const char *path, ldb_alloc *a, int repair, ldb_replay_fn fn, void *ud,
                 ldb_recovery *rec, char *msg, size_t cap) {
-    memset(rec, 0, sizeof *rec);
-    reader r = {.fd = fd, .alloc = a};
-    if (ldb_os_size(fd, &r.size) != 0) return io_error(path, 0, msg, cap);
-    rec->file_size = r.size;
-    rec->good_end = LDB_FILE_HEADER_SIZE;
-    int rc = check_header(&r, path, rec, msg, cap);
-    if (rc == LAYERDB_OK && !rec->needs_init) {
-        replay_ctx c = {.fn = fn, .ud = ud, .alloc = a};
-        rc = replay_records(&r, &c, path, repair, rec, msg, cap);
-        ldb_free(a, c.argv, c.argv_cap * sizeof *c.argv);
-    }
-    if (rec->needs_init) rec->good_end = 0;
-    ldb_free(a, r.buf, r.cap);
-    return rc;
+    ldb_replay_opts o = {.repair = repair};
+    return ldb_replay(fd, path, a, &o, fn, ud, rec, msg, cap);
 }

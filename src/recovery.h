@@ -1,4 +1,5 @@
-/* recovery.h -- replaying a log file at open. See recovery.c. */
+/* recovery.h -- replaying a log file: at open, and as a follower catching
+ * up on what a writer appended (follower.c). See recovery.c. */
 #ifndef LDB_RECOVERY_H
 #define LDB_RECOVERY_H
 
@@ -24,9 +25,40 @@ typedef struct ldb_recovery {
                              while creating it: write a fresh header */
     int repaired;         /* good_end < file_size because of opts.repair */
     uint64_t salt;        /* the header's checksum seed (unset if needs_init) */
+    int in_part;          /* the replay failed inside a record, some of whose
+                             commands had been applied (out of memory, or a
+                             command refused after others of its record) */
 } ldb_recovery;
 
-/* Replay the file in fd into fn. Returns LAYERDB_OK with rec filled in
+/* How ldb_replay reads the file. */
+typedef struct ldb_replay_opts {
+    uint64_t from;   /* 0: the whole file, header first. Otherwise a record
+                        boundary an earlier replay of this file reached (its
+                        good_end), and 'salt' is the header's salt */
+    uint64_t salt;   /* with from > 0 */
+    int repair;      /* a damaged record ends the replay there instead of
+                        failing with LAYERDB_CORRUPT (rec->repaired) */
+    int follow;      /* a writer may be appending right now: a bad record
+                        that a later SYNCED record vouches for is read again
+                        before it is called damage (recovery.c, "Following") */
+} ldb_replay_opts;
+
+/* Replay the records of the file in fd from o->from up to its size now
+ * into fn. Returns LAYERDB_OK with rec filled in: good_end is the end of
+ * the last whole, valid record (the next replay's 'from'; 0 if the header
+ * is not whole yet, rec->needs_init), and good_end < file_size means a
+ * torn tail, or in follow mode also a record still being written. Or
+ * LAYERDB_NOTDB, LAYERDB_VERSION_MISMATCH, LAYERDB_CORRUPT, LAYERDB_IOERR,
+ * LAYERDB_NOMEM with msg naming the file and offset; then the records
+ * before good_end have been applied (good_end is o->from when none was),
+ * and with rec->in_part part of the one at good_end too. Never writes to
+ * the file. */
+LDB_INTERNAL int ldb_replay(int fd, const char *path, ldb_alloc *a, const ldb_replay_opts *o,
+                            ldb_replay_fn fn, void *ud, ldb_recovery *rec, char *msg,
+                            size_t msg_cap);
+
+/* ldb_replay of the whole file, not following: the open of a writer (and
+ * the tests). Replay the file in fd into fn. Returns LAYERDB_OK with rec filled in
  * (good_end < file_size means a torn tail to cut), or LAYERDB_NOTDB,
  * LAYERDB_VERSION_MISMATCH, LAYERDB_CORRUPT, LAYERDB_IOERR, LAYERDB_NOMEM
  * with msg naming the file and offset. Never writes to the file. */

@@ -17,7 +17,8 @@
  *              each body gets a right frame (a zeroed one under 4 bytes),
  *              so mutated bodies get past the checksums to replay.
  *      The file is opened with persistence off (read, never written),
- *      plainly and with repair.
+ *      plainly and with repair, and read-only (a follower, recovery.c's
+ *      follow mode), which must judge a file nobody writes to the same.
  *
  * Properties (a failure prints "fuzz_log: ..." on stderr; fuzz_one then
  * returns 1 instead of 0):
@@ -41,6 +42,9 @@
  *      and info reports its replayed records and the bytes after the last
  *      good record as dropped. So repair never returns CORRUPT, and where
  *      the plain open succeeds repair gives the same table.
+ *      A read-only open holds the same, reports nothing dropped (a
+ *      reader cuts nothing), and a refresh after it applies nothing and
+ *      returns what the open did.
  *  (5) A failed open leaves a non-empty message; close returns OK.
  *  (6) Persistence off never changes the file.
  * Harness failures (no temp file, no memory for the model) exit(2). */
@@ -467,7 +471,8 @@ static int model_expected_rc(const model *m, int repair) {
 
 static int compare_with_model(layerdb *db, const model *m, size_t size, const char *mode) {
     layerdb_info info;
-    uint64_t dropped = m->needs_init ? 0 : size - m->good_end;
+    int reader = strcmp(mode, "read-only open") == 0;
+    uint64_t dropped = m->needs_init || reader ? 0 : size - m->good_end;
     if (layerdb_info_get(db, &info) != LAYERDB_OK) return broken("%s: info_get failed", mode);
     if (info.keys != m->count || info.replayed_records != m->records ||
         info.dropped_bytes != dropped || info.persistent)
@@ -487,20 +492,35 @@ static int compare_with_model(layerdb *db, const model *m, size_t size, const ch
     return 0;
 }
 
-static int check_open(const char *path, const model *m, size_t size, int repair) {
-    const char *mode = repair ? "open with repair" : "open";
+/* A read-only handle that opened: a refresh applies nothing and the
+ * handle still holds the model's table. */
+static int check_refresh(layerdb *db, const model *m, size_t size, const char *mode) {
+    uint64_t n = 1;
+    int rc = layerdb_refresh(db, &n);
+    if (rc != LAYERDB_OK || n != 0)
+        return broken("%s: refresh returned %d with %llu records (%s)", mode, rc,
+                      (unsigned long long)n, layerdb_errmsg(db));
+    return m->unjudged ? 0 : compare_with_model(db, m, size, mode);
+}
+
+/* Open with persistence off (plainly or with repair), or read-only. */
+static int check_open(const char *path, const model *m, size_t size, int repair, int readonly) {
+    const char *mode = readonly ? "read-only open" : repair ? "open with repair" : "open";
     layerdb_options o;
     layerdb *db = NULL;
     layerdb_options_init(&o);
     o.persistence = LAYERDB_PERSIST_OFF;
     o.repair = repair;
+    o.readonly = readonly;
     int rc = layerdb_open(&db, path, &o), want = model_expected_rc(m, repair), bad = 0;
     if (rc != want && !(want == -1 && (rc == LAYERDB_OK || rc == LAYERDB_CORRUPT)))
         bad = broken("%s returned %d (%s), the model says %d", mode, rc,
                      db ? layerdb_errmsg(db) : "no handle", want);
     else if (rc == LAYERDB_OK)
         bad = m->unjudged ? 0 : compare_with_model(db, m, size, mode);
-    else if (!db || !layerdb_errmsg(db)[0])
+    if (rc == LAYERDB_OK && readonly && !bad)
+        bad = check_refresh(db, m, size, mode);
+    else if (rc != LAYERDB_OK && (!db || !layerdb_errmsg(db)[0]))
         bad = broken("%s failed with %d and no message", mode, rc);
     if (layerdb_close(db) != LAYERDB_OK) bad |= broken("%s: close failed", mode);
     return bad;
@@ -565,7 +585,8 @@ int fuzz_one(const uint8_t *p, size_t n) {
     unsigned char *f = file_from_input(p, n, &size);
     model_replay(&m, f, size);
     fuzz_file_write(f, size);
-    bad |= m.bad | check_open(fuzz_path, &m, size, 0) | check_open(fuzz_path, &m, size, 1);
+    bad |= m.bad | check_open(fuzz_path, &m, size, 0, 0) | check_open(fuzz_path, &m, size, 1, 0) |
+           check_open(fuzz_path, &m, size, 0, 1);
     bad |= fuzz_file_unchanged(f, size);
     free(m.kv);
     free(f);
