@@ -2,7 +2,7 @@
  *
  * layerdb.load(path [, opts]) returns a database: a full userdata LDb that
  * holds the engine handle. Its metatable gives the methods (set, get,
- * remove, len, pairs, flush, refresh, info, close, call, atomic) and __gc, __close, __len,
+ * remove, len, pairs, flush, refresh, compact, info, close, call, atomic) and __gc, __close, __len,
  * __pairs, __tostring, shaped like Lua's own file handles (liolib.c). Any
  * other method name runs the Redis command of that name (db:incr("n")). Written for
  * Lua 5.4; lua_compat.h covers LuaJIT 2.1 and Lua 5.1.
@@ -182,6 +182,18 @@ static void opt_max_pending(lua_State *L, int arg, const char *name, layerdb_opt
     o->max_pending_bytes = (size_t)n;
 }
 
+static void opt_compact_factor(lua_State *L, int arg, const char *name, layerdb_options *o) {
+    if (lua_type(L, -1) != LUA_TNUMBER) option_error(L, arg, name, "a number (0, or more than 1)");
+    o->compact_factor = (double)lua_tonumber(L, -1);
+}
+
+static void opt_compact_min(lua_State *L, int arg, const char *name, layerdb_options *o) {
+    int ok;
+    lua_Integer n = compat_tointeger(L, -1, &ok);
+    if (!ok || n < 0) option_error(L, arg, name, "a non-negative integer (bytes)");
+    o->compact_min_bytes = (uint64_t)n;
+}
+
 static const struct {
     const char *name;
     option_fn set;
@@ -191,6 +203,8 @@ static const struct {
     {"readonly", opt_readonly},
     {"repair", opt_repair},
     {"max_pending_bytes", opt_max_pending},
+    {"compact_factor", opt_compact_factor},
+    {"compact_min_bytes", opt_compact_min},
     {NULL, NULL},
 };
 
@@ -206,7 +220,8 @@ static void apply_option(lua_State *L, int arg, layerdb_options *o) {
             return;
         }
     luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'; the options are persistence, "
-                                          "fsync, readonly, repair, max_pending_bytes", name));
+                                          "fsync, readonly, repair, max_pending_bytes, compact_factor, "
+                                          "compact_min_bytes", name));
 }
 
 /* Fill o from the options table at argument arg. [-0, +0, v] */
@@ -318,14 +333,29 @@ static int db_refresh(lua_State *L) {
     return 1;
 }
 
+/* db:compact([wait]) -> true: rewrite the file without its dead records,
+ * in the background (layerdb_compact); with wait, return once done */
+static int db_compact(lua_State *L) {
+    layerdb *db = checkdb(L);
+    int rc = layerdb_compact(db, lua_toboolean(L, 2) ? LAYERDB_COMPACT_WAIT : 0);
+    if (rc != LAYERDB_OK) return raise_engine(L, db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* db:info() -> a table of the engine's counters (layerdb_info) */
 static int db_info(lua_State *L) {
     layerdb *db = checkdb(L);
     layerdb_info info;
     int rc = layerdb_info_get(db, &info);
     if (rc != LAYERDB_OK) return raise_engine(L, db, rc);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 12);
     set_int_field(L, "keys", info.keys);
+    set_int_field(L, "live_bytes", info.live_bytes);
+    set_int_field(L, "file_bytes", info.file_bytes);
+    set_int_field(L, "compactions", info.compactions);
+    lua_pushboolean(L, info.compacting);
+    lua_setfield(L, -2, "compacting");
     set_int_field(L, "log_bytes", info.log_bytes);
     set_int_field(L, "synced_bytes", info.synced_bytes);
     set_int_field(L, "dropped_bytes", info.dropped_bytes);
@@ -677,7 +707,8 @@ static int db_atomic(lua_State *L) {
 static const luaL_Reg db_methods[] = {
     {"set", db_set},     {"get", db_get},     {"remove", db_remove}, {"len", db_len},
     {"pairs", db_pairs}, {"flush", db_flush}, {"info", db_info},     {"close", db_close},
-    {"call", db_call},   {"atomic", db_atomic}, {"refresh", db_refresh}, {NULL, NULL},
+    {"call", db_call},   {"atomic", db_atomic}, {"refresh", db_refresh},
+    {"compact", db_compact}, {NULL, NULL},
 };
 
 static const luaL_Reg db_meta[] = {
