@@ -40,6 +40,20 @@ uint64_t ldb_ks_random(ldb_keyspace *ks) {
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* ---- A compaction's snapshot (snapshot.h) ---- */
+
+/* Tell it before key's state in d changes. */
+static LDB_COLD void touch_key(ldb_keyspace *ks, int d, const void *key, size_t klen) {
+    ldb_snapshot_touch(ks->snap, ks, d, key, klen, ldb_table_find(&ks->keys[d], key, klen));
+}
+
+/* The same for the key of e, an entry in d. */
+static LDB_COLD void touch_entry(ldb_keyspace *ks, int d, const ldb_entry *e) {
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_snapshot_touch(ks->snap, ks, d, v.key, v.klen, e);
+}
+
 /* ---- Deadlines ---- */
 
 int64_t ldb_ks_deadline_of(const ldb_entry *x) {
@@ -102,7 +116,7 @@ static ldb_entry *deadline_entry(ldb_keyspace *ks, const ldb_entry *e, int64_t w
 }
 
 int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
-    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
+    if (ks->snap) touch_entry(ks, d, e);
     ldb_entry *x = deadline_entry(ks, e, when);
     ldb_entry *old;
     if (!x || ldb_table_put(&ks->expires[d], x, &old) != 0) {
@@ -118,7 +132,7 @@ int ldb_ks_set_deadline(ldb_keyspace *ks, int d, ldb_entry *e, int64_t when) {
 
 int ldb_ks_clear_deadline(ldb_keyspace *ks, int d, ldb_entry *e) {
     if (!ldb_entry_has_ttl(e)) return 0;
-    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
+    if (ks->snap) touch_entry(ks, d, e);
     drop_deadline(ks, d, e);
     ldb_entry_set_ttl_flag(e, 0);
     return 1;
@@ -126,18 +140,18 @@ int ldb_ks_clear_deadline(ldb_keyspace *ks, int d, ldb_entry *e) {
 
 /* ---- Keys ---- */
 
-/* A compaction runs: save the state of e's key before a put changes it. */
+/* A compaction runs: save the state of e's key before a put of e
+ * changes it. */
 static LDB_COLD void touch_before_put(ldb_keyspace *ks, int d, const ldb_entry *e) {
     ldb_entry_view v;
     ldb_entry_decode(e, &v);
-    ldb_snapshot_touch(ks->snap, ks, d, ldb_table_find(&ks->keys[d], v.key, v.klen));
+    touch_key(ks, d, v.key, v.klen);
 }
 
 /* The entry bytes of database d after e came in place of old. */
 static inline void count_put(ldb_keyspace *ks, int d, const ldb_entry *e, const ldb_entry *old) {
     ks->entry_bytes[d] += ldb_entry_size(e);
     if (old) ks->entry_bytes[d] -= ldb_entry_size(old);
-    if (ks->snap) ldb_snapshot_born(ks->snap, e);
 }
 
 int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
@@ -155,11 +169,11 @@ int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,
 }
 
 void ldb_ks_will_change(ldb_keyspace *ks, int d, const ldb_entry *e) {
-    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, e);
+    if (ks->snap) touch_entry(ks, d, e);
 }
 
 ldb_entry *ldb_ks_unlink(ldb_keyspace *ks, int d, const void *key, size_t klen) {
-    if (ks->snap) ldb_snapshot_touch(ks->snap, ks, d, ldb_table_find(&ks->keys[d], key, klen));
+    if (ks->snap) touch_key(ks, d, key, klen);
     ldb_entry *e = ldb_table_remove(&ks->keys[d], key, klen);
     if (!e) return NULL;
     if (ldb_entry_has_ttl(e)) drop_deadline(ks, d, e);

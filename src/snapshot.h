@@ -7,28 +7,32 @@
  * keyspace between steps. It works by copy-on-write at the level of keys:
  *  - Entries never change once in a table (table.h), so an entry found in
  *    a table is a key's state, but for its deadline, which lives beside it.
- *  - Before the keyspace changes a key (replaces, removes, moves its entry,
+ *  - Before the keyspace changes a key (puts, replaces, removes, moves it,
  *    or changes its deadline; keyspace.c calls ldb_snapshot_touch), the
- *    key's state at T is saved, once: its entry and deadline, if the entry
- *    was there at T. Every entry put after T is marked as such
- *    (ldb_snapshot_born). Both go in one set of entries, 'seen'.
+ *    key's state at T is saved, once: its entry and deadline, if it had
+ *    one then. The key goes into the set of keys touched, 'seen' (a table
+ *    per database, keyed by the key).
  *  - A step hands out the saved states, then scans the tables on from a
- *    cursor, handing out each entry not in 'seen' with its deadline. The
- *    table scan visits every entry present during the whole scan (table.h);
- *    one removed meanwhile was saved; one put meanwhile is in 'seen'.
+ *    cursor, handing out each entry whose key is not in 'seen', with its
+ *    deadline. The table scan visits every entry present during the whole
+ *    scan (table.h); one removed meanwhile was saved; one put meanwhile
+ *    has its key in 'seen'. A key's entry found unchanged is its state at
+ *    T, as its first change would have put it in 'seen'.
  * So every key of T is handed out with its state at T, and nothing else
  * is: at most a key's state twice (saved after the scan had passed it),
  * the same both times, which is harmless to what replays it.
  *
  * The entries handed out must stay allocated until they are read: the
  * caller holds the handle's dropped entries (ldb_db_hold) for the
- * snapshot's lifetime, so none is freed or reused, which also keeps the
- * pointers in 'seen' unique. A whole-database change (FLUSHDB, FLUSHALL,
- * SWAPDB), or no memory to save a key, cancels the snapshot instead.
+ * snapshot's lifetime, so none is freed. A whole-database change (FLUSHDB,
+ * FLUSHALL, SWAPDB), or no memory to save a key, cancels the snapshot.
+ * 'seen' grows by the table's incremental resize, so no change pays for
+ * rehashing it whole.
  *
- * Memory: about 40 bytes per key changed after T (its saved state and its
- * place in 'seen'), plus the entries those changes dropped, held until the
- * snapshot ends. Nothing per key that did not change.
+ * Memory: about 40 bytes plus the key's length per key changed after T
+ * (its saved state and its place in 'seen'), plus the entries those
+ * changes dropped, held until the snapshot ends. Nothing per key that did
+ * not change.
  *
  * Later types whose structures change in place (a list push) must save
  * their state at T in ldb_snapshot_touch by value, not by pointer.
@@ -53,8 +57,7 @@ typedef struct ldb_snap_item {
 
 typedef struct ldb_snapshot {
     ldb_alloc *alloc;
-    uintptr_t *seen;      /* open addressing, 0 = empty slot */
-    size_t seen_cap, seen_n;
+    ldb_table seen[16];   /* per database (LDB_DBS): the keys touched */
     ldb_snap_item *saved; /* states of T saved by touch, not yet handed out */
     size_t nsaved, saved_cap;
     int db;               /* the database the scan is in; LDB_DBS when done */
@@ -67,12 +70,10 @@ typedef struct ldb_snapshot {
 LDB_INTERNAL void ldb_snapshot_init(ldb_snapshot *s, ldb_alloc *a, int64_t t_ms);
 LDB_INTERNAL void ldb_snapshot_free(ldb_snapshot *s);
 
-/* Called by the keyspace before it changes the key whose entry in
- * database d is e (NULL: the key is absent, nothing to save). */
+/* Called by the keyspace before it changes key (klen bytes) in database
+ * d, whose entry there is e (NULL: absent, no state to save). */
 LDB_INTERNAL void ldb_snapshot_touch(ldb_snapshot *s, struct ldb_keyspace *ks, int d,
-                                     const ldb_entry *e);
-/* Called by the keyspace after it put e, an entry of after T. */
-LDB_INTERNAL void ldb_snapshot_born(ldb_snapshot *s, const ldb_entry *e);
+                                     const void *key, size_t klen, const ldb_entry *e);
 LDB_INTERNAL void ldb_snapshot_cancel(ldb_snapshot *s);
 
 /* One step (the lock held for reading at least): the saved states, then
