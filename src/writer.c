@@ -655,13 +655,7 @@ LDB_COLD int ldb_writer_reserve_slow(ldb_writer *w, size_t need, char *msg, size
         if (atomic_load_explicit(&w->f.asking, memory_order_acquire)) hand_over(w);
         else wait_for_swap(w);
     }
-    if (ldb_buf_reserve(w->alloc, &w->f.active, need + LDB_SYNCED_RECORD_SIZE) != 0) {
-        copy_msg(msg, cap, "out of memory queueing a log record");
-        return LAYERDB_NOMEM;
-    }
-    maybe_mark_synced(w);
-    w->f.fast_limit = fast_limit(w);
-    return LAYERDB_OK;
+    return ldb_writer_reserve_unbounded(w, need, msg, cap);
 }
 
 int ldb_writer_reserve_unbounded(ldb_writer *w, size_t need, char *msg, size_t cap) {

@@ -135,22 +135,31 @@ static int prepare_b(ldb_writer_switch_job *job, int old_fd, uint64_t old_end, i
     return 0;
 }
 
-static void switch_under(int policy) {
-    char a_path[512], b_path[512];
-    snprintf(a_path, sizeof a_path, "%s", test_path("a.log"));
-    snprintf(b_path, sizeof b_path, "%s", test_path("b.log"));
-    int a_fd = new_file(a_path, 0x1111), b_fd = -1;
-    REQUIRE(a_fd >= 0);
-    ldb_alloc alloc;
-    ldb_alloc_init(&alloc, NULL);
-    ldb_rwlock lock;
-    ldb_rwlock_init(&lock);
-    ldb_writer_config cfg = {.fd = a_fd, .path = a_path, .policy = policy,
+/* A writer on a new file a.log (salt 0x1111), or NULL. */
+static ldb_writer *start_on_a(char *a_path, int *a_fd, int policy, ldb_alloc *alloc,
+                              ldb_rwlock *lock) {
+    snprintf(a_path, 512, "%s", test_path("a.log"));
+    *a_fd = new_file(a_path, 0x1111);
+    if (*a_fd < 0) return NULL;
+    ldb_alloc_init(alloc, NULL);
+    ldb_rwlock_init(lock);
+    ldb_writer_config cfg = {.fd = *a_fd, .path = a_path, .policy = policy,
                              .file_end = LDB_FILE_HEADER_SIZE, .marked_end = LDB_FILE_HEADER_SIZE,
-                             .max_pending = 4096, .salt = 0x1111, .lock = &lock};
+                             .max_pending = 4096, .salt = 0x1111, .lock = lock};
     ldb_writer *w = NULL;
     char msg[256] = "";
-    REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
+    if (ldb_writer_start(&w, alloc, &cfg, msg, sizeof msg) != LAYERDB_OK) printf("# %s\n", msg);
+    return w;
+}
+
+static void switch_under(int policy) {
+    char a_path[512], b_path[512], msg[256] = "";
+    snprintf(b_path, sizeof b_path, "%s", test_path("b.log"));
+    int a_fd, b_fd = -1;
+    ldb_alloc alloc;
+    ldb_rwlock lock;
+    ldb_writer *w = start_on_a(a_path, &a_fd, policy, &alloc, &lock);
+    REQUIRE(w);
     uint64_t last = LDB_FILE_HEADER_SIZE, switch_pos = 0;
     int increasing = 1;
     test_job job = {{prepare_b, 0}, -1, 0, 0};
@@ -212,20 +221,12 @@ static int prepare_fails(ldb_writer_switch_job *job, int old_fd, uint64_t old_en
 }
 
 TEST("a switch whose prepare fails keeps every record in the old file") {
-    char a_path[512];
-    snprintf(a_path, sizeof a_path, "%s", test_path("a.log"));
-    int a_fd = new_file(a_path, 0x1111);
-    REQUIRE(a_fd >= 0);
+    char a_path[512], msg[256] = "";
+    int a_fd;
     ldb_alloc alloc;
-    ldb_alloc_init(&alloc, NULL);
     ldb_rwlock lock;
-    ldb_rwlock_init(&lock);
-    ldb_writer_config cfg = {.fd = a_fd, .path = a_path, .policy = LAYERDB_FSYNC_EVERYSEC,
-                             .file_end = LDB_FILE_HEADER_SIZE, .marked_end = LDB_FILE_HEADER_SIZE,
-                             .max_pending = 4096, .salt = 0x1111, .lock = &lock};
-    ldb_writer *w = NULL;
-    char msg[256] = "";
-    REQUIRE(ldb_writer_start(&w, &alloc, &cfg, msg, sizeof msg) == LAYERDB_OK);
+    ldb_writer *w = start_on_a(a_path, &a_fd, LAYERDB_FSYNC_EVERYSEC, &alloc, &lock);
+    REQUIRE(w);
     ldb_writer_switch_job job = {prepare_fails, 0};
     uint64_t switch_pos = 0;
     for (int i = 0; i < RECORDS; i++) {
