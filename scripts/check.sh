@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SUITES=${CHECK_SUITES:-"plain install lua valgrind asan tsan"}
 # Under valgrind: the suites that run in seconds natively (the 1.5M-key table
 # test and the kill loops take minutes there; ASan covers them).
-VALGRIND_TESTS="api_test recovery_test faults_test log_format_test fuzz_log_test writer_test paths_test"
+VALGRIND_TESTS="api_test recovery_test faults_test log_format_test fuzz_log_test writer_test paths_test snapshot_test"
 passed=0; failed=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

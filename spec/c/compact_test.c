@@ -4,6 +4,7 @@
  * nor applied twice; the automatic trigger keeps a file of overwrites
  * bounded; BGREWRITEAOF, the info fields and the errors. No check depends
  * on timing: waits are for a compaction to end, however long it takes. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "layerdb.h"
+#include "os.h"
 #include "reply_text.h"
 #include "state_dump.h"
 #include "test.h"
@@ -281,6 +283,41 @@ TEST("compaction without a file, or read-only, is refused clearly") {
     CHECK_RC(layerdb_open(&db, test_path("bad.db"), &o), LAYERDB_INVALID);
     CHECK(strstr(layerdb_errmsg(db), "compact_factor") != NULL);
     layerdb_close(db);
+}
+
+TEST("a compaction that fails (disk full) leaves the old file in use and the handle working") {
+    layerdb_options o = manual_options();
+    const char *path = test_path("full.db");
+    layerdb *db = open_db("full.db", &o);
+    REQUIRE(db);
+    fill(db, 3, 3000);
+    REQUIRE(layerdb_flush(db) == LAYERDB_OK);
+    uint64_t before = file_size(path);
+    char *want = dump_state(db);
+    /* The writer thread is idle (all flushed): the next writes are the
+     * compaction's own, the header and then its first batch of records. */
+    ldb_fault_plan(LDB_FAULT_WRITE, 2, ENOSPC, 0);
+    CHECK_RC(layerdb_compact(db, LAYERDB_COMPACT_WAIT), LAYERDB_FULL);
+    ldb_fault_plan(LDB_FAULT_WRITE, 0, 0, 0);
+    printf("# %s\n", layerdb_errmsg(db));
+    CHECK(strstr(layerdb_errmsg(db), "full.db.compact") != NULL);
+    CHECK(access(test_path("full.db.compact"), F_OK) != 0);
+    CHECK(file_size(path) == before);
+    layerdb_info info;
+    REQUIRE(layerdb_info_get(db, &info) == LAYERDB_OK);
+    CHECK(info.compactions == 0 && info.compacting == 0);
+    CHECK_RC(layerdb_set(db, "later", 5, "1", 1), LAYERDB_OK); /* the handle carries on */
+    CHECK_RC(layerdb_compact(db, LAYERDB_COMPACT_WAIT), LAYERDB_OK);
+    CHECK(file_size(path) < before);
+    CHECK_RC(layerdb_close(db), LAYERDB_OK);
+    db = open_db("full.db", &o);
+    REQUIRE(db);
+    CHECK_RC(layerdb_remove(db, "later", 5), LAYERDB_OK);
+    char *got = dump_state(db);
+    CHECK(strcmp(got, want) == 0);
+    layerdb_close(db);
+    free(want);
+    free(got);
 }
 
 TEST("a compaction left behind by a crash is removed at open") {
