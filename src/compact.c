@@ -78,6 +78,8 @@
 #define READ_BYTES (1024 * 1024)      /* read from the old file in one go */
 #define SWITCH_GAP (1024 * 1024)      /* records left to copy when switching */
 #define CATCH_UP_ROUNDS 100
+#define COLLECT_LEFT 4096             /* held entries left to writes */
+#define COLLECT_TRIES 100000
 
 struct ldb_compactor {
     ldb_writer_switch_job job; /* first: prepare finds the compactor from it */
@@ -355,8 +357,24 @@ static int detach_locked(ldb_compactor *c) {
 
 static int unhold_locked(ldb_compactor *c) {
     ldb_db_unhold(c->db, c->hold);
-    ldb_db_collect(c->db);
     return 0;
+}
+
+/* A step of freeing what the snapshot held: 1 while much is left. */
+static int collect_locked(ldb_compactor *c) {
+    return ldb_db_collect(c->db) > COLLECT_LEFT;
+}
+
+/* Free the entries the hold kept, a bounded step under the lock at a
+ * time, rather than leaving them all to one write (which would free
+ * millions at once after a long compaction among many writes). Entries
+ * the writer thread may still read wait a little; give up after a while,
+ * as writes free the rest. */
+static void collect_held(ldb_compactor *c) {
+    for (int i = 0; i < COLLECT_TRIES && run_locked(c, collect_locked); i++) {
+        struct timespec pause = {0, 100 * 1000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 /* The snapshot ends: the last states are rewritten while their entries
@@ -373,6 +391,7 @@ static int end_snapshot(ldb_compactor *c, int rc) {
     c->nitems = 0;
     run_locked(c, unhold_locked);
     ldb_snapshot_free(&c->snap);
+    collect_held(c);
     return rc;
 }
 

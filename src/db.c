@@ -51,6 +51,10 @@
  * drops is made before the write changes anything (limbo_reserve), so
  * dropping never fails. */
 #define LIMBO_KEEP 4096 /* entries of limbo room kept between writes */
+#define LIMBO_FREE_STEP 4096 /* entries one write frees at most: a limbo
+                                that a long hold filled (millions of
+                                entries after a compaction) is freed over
+                                many writes, each bounded */
 #define MAX_HOLDS 8
 
 typedef struct ldb_limbo {
@@ -411,12 +415,20 @@ static int held_since(const layerdb *db, uint64_t epoch) {
     return 0;
 }
 
-/* Free the limbo once the writer is past every SET_REF it may hold and
- * no hold older than its last entry remains. */
+/* Free up to LIMBO_FREE_STEP entries of a limbo that may be freed: the
+ * last ones (any order will do, as all may go). */
+static void limbo_free_some(layerdb *db) {
+    size_t stop = db->limbo.n > LIMBO_FREE_STEP ? db->limbo.n - LIMBO_FREE_STEP : 0;
+    while (db->limbo.n > stop) ldb_entry_free(&db->alloc, db->limbo.ents[--db->limbo.n]);
+    if (db->limbo.n == 0) limbo_free_all(db); /* gives big room back */
+}
+
+/* Free the limbo, a step at a time, once the writer is past every SET_REF
+ * it may hold and no hold older than its last entry remains. */
 LDB_HOT_INLINE void limbo_collect(layerdb *db) {
     if (db->limbo.n && !(db->writer && ldb_writer_may_reference(db->writer, db->limbo.batch)) &&
         !(db->nholds && held_since(db, db->limbo.epoch)))
-        limbo_free_all(db);
+        limbo_free_some(db);
 }
 
 static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
@@ -948,6 +960,7 @@ void ldb_db_unhold(layerdb *db, uint64_t hold) {
     assert(!"ldb_db_unhold of a hold not in force");
 }
 
-void ldb_db_collect(layerdb *db) {
+size_t ldb_db_collect(layerdb *db) {
     limbo_collect(db);
+    return db->limbo.n;
 }

@@ -65,8 +65,9 @@ LDB_INTERNAL uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char 
  * than them ends. LAYERDB_OK, or LAYERDB_NOMEM past 8 holds at once. */
 LDB_INTERNAL int ldb_db_hold(layerdb *db, uint64_t *hold);
 LDB_INTERNAL void ldb_db_unhold(layerdb *db, uint64_t hold);
-/* (lock held) Free what the limbo may free now. */
-LDB_INTERNAL void ldb_db_collect(layerdb *db);
+/* (lock held) Free what the limbo may free now, a bounded step of it;
+ * returns the entries left in it. */
+LDB_INTERNAL size_t ldb_db_collect(layerdb *db);
 /* ---- For compaction (compact.c) ---- */
 struct ldb_writer;
 /* The writer thread, NULL when not logging; the file's path. */
