@@ -14,6 +14,8 @@
  *    of order). Everything from B on is dropped and the open succeeds.
  * A record whose checksum is right but whose content is not understood is
  * damage, not a tear: LAYERDB_CORRUPT.
+ * Either way the first bad record's kind and offset, and the count of whole
+ * records after it, go into the ldb_recovery for reports (layerdb check).
  *
  * Finding records after a bad length cannot trust any length, so the search
  * tries every offset; the salted 4-byte length check rejects almost all of
@@ -155,12 +157,13 @@ static int peek_len(reader *r, uint64_t off, uint32_t *len) {
 }
 
 /* The largest offset vouched for by a valid SYNCED record at or after
- * 'from'. Real records found on the way are followed whole. Checking a
+ * 'from', and how many whole COMMANDS records follow (for reports). Real
+ * records found on the way are followed whole. Checking a
  * candidate's body costs its length, so a crafted file with a plausible
  * frame at every offset would make this quadratic: past a budget of twice
  * the bytes scanned, only 9-byte bodies (SYNCED records, all that matters
  * here) are checked, which keeps the scan linear. */
-static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
+static int max_mark_from(reader *r, uint64_t from, uint64_t *mark, uint64_t *records) {
     uint64_t budget = 2 * (r->size - from) + CHUNK;
     *mark = 0;
     for (uint64_t off = from; off + LDB_FRAME_SIZE <= r->size;) {
@@ -177,6 +180,7 @@ static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
         if (rc != FRAME_OK) { off++; continue; }
         uint64_t synced;
         if (ldb_logfmt_synced_decode(body, len, &synced) == 0 && synced > *mark) *mark = synced;
+        if (body[0] == LDB_REC_COMMANDS) ++*records;
         off += LDB_FRAME_SIZE + len; /* a real record: follow the chain */
     }
     return LAYERDB_OK;
@@ -205,9 +209,12 @@ static int judge_bad_record(reader *r, const char *path, uint64_t bad, int kind,
                             int repair, ldb_recovery *rec, char *msg, size_t cap) {
     uint64_t mark = 0;
     int rc = LAYERDB_OK;
-    rec->good_end = bad;
+    rec->good_end = rec->bad_offset = bad;
+    rec->bad_kind = kind == FRAME_TORN ? LDB_BAD_CUT : kind == FRAME_BAD_BODY ? LDB_BAD_CHECKSUM
+                                                                              : LDB_BAD_LENGTH;
     if (kind == FRAME_TORN) return LAYERDB_OK;
-    rc = max_mark_from(r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1, &mark);
+    rc = max_mark_from(r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1, &mark,
+                       &rec->later_records);
     if (rc == LAYERDB_IOERR) return io_error(path, bad, msg, cap);
     if (rc) { snprintf(msg, cap, "out of memory reading '%s'", path); return rc; }
     if (mark > bad) {
@@ -239,6 +246,16 @@ static int check_header(reader *r, const char *path, ldb_recovery *rec, char *ms
     return rc;
 }
 
+/* Record a whole record at off that does not apply as the first bad one,
+ * counting the records after it (best effort: a read error leaves the
+ * count short, and the replay's own error stands). */
+static void note_bad_content(reader *r, uint64_t off, uint32_t len, ldb_recovery *rec) {
+    uint64_t mark;
+    rec->bad_kind = LDB_BAD_CONTENT;
+    rec->bad_offset = off;
+    (void)max_mark_from(r, off + LDB_FRAME_SIZE + len, &mark, &rec->later_records);
+}
+
 static int replay_records(reader *r, replay_ctx *c, const char *path, int repair,
                           ldb_recovery *rec, char *msg, size_t cap) {
     uint64_t off = LDB_FILE_HEADER_SIZE;
@@ -263,6 +280,7 @@ static int replay_records(reader *r, replay_ctx *c, const char *path, int repair
             rc = body[0] == LDB_REC_COMMANDS ? apply_commands(c, body, len, why, sizeof why, &partial)
                                               : LAYERDB_CORRUPT;
             if (rc == LAYERDB_NOMEM) { snprintf(msg, cap, "out of memory replaying '%s'", path); return rc; }
+            if (rc) note_bad_content(r, off, len, rec);
             if (rc && partial) {
                 snprintf(msg, cap, "'%s': record at offset %llu applies only in part (%s); repair "
                          "cannot cut it out", path, (unsigned long long)off, why);

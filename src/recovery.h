@@ -24,7 +24,24 @@ typedef struct ldb_recovery {
                              while creating it: write a fresh header */
     int repaired;         /* good_end < file_size because of opts.repair */
     uint64_t salt;        /* the header's checksum seed (unset if needs_init) */
+    /* The first bad record, for reports (layerdb check, repair): */
+    int bad_kind;         /* enum ldb_bad_kind; LDB_BAD_NONE if none */
+    uint64_t bad_offset;  /* where it starts */
+    uint64_t later_records; /* whole COMMANDS records found after it (not
+                             counted for a torn tail cut by the end of the
+                             file): what truncating there drops besides it */
 } ldb_recovery;
+
+/* What was wrong with the first bad record. A bad length or checksum may
+ * still turn out to be a torn tail (nothing fsynced vouches for it): then
+ * the result is LAYERDB_OK with good_end < file_size. */
+enum ldb_bad_kind {
+    LDB_BAD_NONE = 0,
+    LDB_BAD_CUT,      /* the file ends inside it */
+    LDB_BAD_LENGTH,   /* its length check fails */
+    LDB_BAD_CHECKSUM, /* its body's checksum fails */
+    LDB_BAD_CONTENT   /* it checks out, but its commands do not apply */
+};
 
 /* Replay the file in fd into fn. Returns LAYERDB_OK with rec filled in
  * (good_end < file_size means a torn tail to cut), or LAYERDB_NOTDB,
