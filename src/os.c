@@ -257,6 +257,26 @@ int ldb_os_lock_writer(int fd, long *holder_pid) {
 #endif
 }
 
+int ldb_os_writer_holder(int fd, long *holder_pid) {
+    *holder_pid = 0;
+#ifdef F_OFD_GETLK
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = LOCK_BYTE_WRITER;
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+    if (fl.l_type == F_UNLCK) return 0;
+    *holder_pid = lock_holder_pid(fd);
+    return 1;
+#else
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 /* ---- Randomness and time ---- */
 
 void ldb_os_random(void *buf, size_t n) {
