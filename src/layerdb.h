@@ -227,6 +227,15 @@ typedef struct layerdb_info {
 
 LAYERDB_API int layerdb_info_get(layerdb *db, layerdb_info *info);
 
+/* ---- Compaction ---- */
+
+#define LAYERDB_COMPACT_WAIT 1 /* return once the compaction is finished and
+                                  the new file renamed over the old one */
+
+/* Rewrite the file with only the live data. With LAYERDB_COMPACT_WAIT,
+ * returns when it is done, with its error if it failed. */
+LAYERDB_API int layerdb_compact(layerdb *db, int flags);
+
 /* ---- Redis commands ---- */
 
 /* A command's reply, shaped as hiredis's redisReply. */
