@@ -134,6 +134,7 @@ static int import_lines(importer *im) {
     while (rc == TOOL_OK && (n = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
         bytes += (uint64_t)n;
+        if (n > 0 && line[n - 1] == '\n') n--; /* not part of the object */
         if (!blank(line, (size_t)n) && import_line(im, line, (size_t)n, err, sizeof err) != 0)
             rc = tool_fail(im->o, "line %zu: %s (%s)", lineno, err,
                            lineno > 1 ? "the lines before it are imported" : "nothing was imported");
