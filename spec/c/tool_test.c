@@ -113,6 +113,15 @@ static int tool(const char *in, ...) {
         CHECK(strstr(buf, text) != NULL);                                            \
     } while (0)
 
+/* CHECK that the last run printed the size of path, as check and stats do. */
+static void out_has_size(const char *path) {
+    struct stat st;
+    char want[64];
+    CHECK(stat(path, &st) == 0);
+    snprintf(want, sizeof want, "  Size: %lld bytes (", (long long)st.st_size);
+    OUT_HAS(want);
+}
+
 /* ---- Files ---- */
 
 static unsigned char *slurp(const char *path, size_t *n) {
@@ -486,12 +495,8 @@ TEST("check prints the size, records and keys per database and type of a clean f
     const char *path = tmp("clean.db");
     make_awkward_model();
     write_model(path);
-    struct stat st;
-    REQUIRE(stat(path, &st) == 0);
     CHECK(tool(NULL, "check", path, NULL) == 0);
-    char size[64];
-    snprintf(size, sizeof size, "Size: %lld bytes", (long long)st.st_size);
-    OUT_HAS(size);
+    out_has_size(path);
     OUT_HAS("Records: ");
     OUT_HAS("Keys: 2513\n");
     OUT_HAS("db 0: 4 keys (string 4), 1 with a deadline");
@@ -637,10 +642,9 @@ TEST("stats prints keys per database and type, live and file bytes, the ratio an
     struct stat st;
     REQUIRE(stat(path, &st) == 0);
     CHECK(tool(NULL, "stats", path, NULL) == 0);
-    char want[64];
-    snprintf(want, sizeof want, "Size: %lld bytes", (long long)st.st_size);
-    OUT_HAS(want);
+    out_has_size(path);
     OUT_HAS("Live bytes: 59 (59 B)"); /* header 32 + frame 16 + type, count, SET k v */
+    char want[64];
     snprintf(want, sizeof want, "Live ratio: %.1f%%", 100.0 * 59 / (double)st.st_size);
     OUT_HAS(want);
     OUT_HAS("Last write: ");

@@ -82,12 +82,8 @@ static int export_key(void *ud, layerdb_client *c, const tool_key *k) {
 
 int tool_export(const tool_opts *o) {
     exporter x = {.sink = {resp_command}, .o = o, .out = stdout, .db = 0};
-    layerdb *db;
     tool_file f;
-    int rc = tool_open_follower(o, &db, &f);
-    if (rc != TOOL_OK) return rc;
-    rc = tool_walk(o, db, export_key, &x);
-    layerdb_close(db);
+    int rc = tool_walk_follower(o, export_key, &x, &f);
     if (rc == TOOL_OK && fflush(stdout) != 0)
         rc = tool_fail(o, "write to standard output: %s", strerror(errno));
     return rc;

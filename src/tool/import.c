@@ -143,6 +143,8 @@ static int import_lines(importer *im) {
         tool_progress_set(&p, bytes);
     }
     tool_progress_end(&p);
+    if (rc == TOOL_OK && tool_interrupted()) /* while reading: no SA_RESTART */
+        rc = tool_fail(im->o, "interrupted after line %zu (the lines up to it are imported)", lineno);
     if (rc == TOOL_OK && ferror(stdin)) rc = tool_fail(im->o, "read standard input: %s", strerror(errno));
     free(line);
     return rc;

@@ -126,10 +126,9 @@ static void on_signal(int sig) {
     interrupted = sig;
 }
 
+/* No SA_RESTART: a read blocked on a terminal returns, and import stops. */
 void tool_catch_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

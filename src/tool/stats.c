@@ -90,12 +90,8 @@ static void print_stats(const tool_opts *o, const tool_file *f, const stats *st)
 
 int tool_stats(const tool_opts *o) {
     stats st = {.o = o, .live_bytes = LDB_FILE_HEADER_SIZE};
-    layerdb *db;
     tool_file f;
-    int rc = tool_open_follower(o, &db, &f);
-    if (rc != TOOL_OK) return rc;
-    rc = tool_walk(o, db, stats_key, &st);
-    layerdb_close(db);
+    int rc = tool_walk_follower(o, stats_key, &st, &f);
     if (rc == TOOL_OK) print_stats(o, &f, &st);
     return rc;
 }

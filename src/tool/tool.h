@@ -141,6 +141,10 @@ typedef int (*tool_key_fn)(void *ud, layerdb_client *c, const tool_key *k);
  * progress counted in keys. TOOL_OK or the first other status. */
 int tool_walk(const tool_opts *o, layerdb *db, tool_key_fn fn, void *ud);
 
+/* tool_walk over o->file opened as a follower (tool_open_follower), its
+ * probe into *f; the handle is closed before returning. */
+int tool_walk_follower(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f);
+
 /* Run a command on c; the reply, or NULL after printing the engine's
  * error (an error reply is returned as a reply). */
 layerdb_reply *tool_run(const tool_opts *o, layerdb_client *c, int argc, const char *const *argv,

@@ -143,6 +143,15 @@ int tool_walk(const tool_opts *o, layerdb *db, tool_key_fn fn, void *ud) {
     return rc;
 }
 
+int tool_walk_follower(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f) {
+    layerdb *db;
+    int rc = tool_open_follower(o, &db, f);
+    if (rc != TOOL_OK) return rc;
+    rc = tool_walk(o, db, fn, ud);
+    layerdb_close(db);
+    return rc;
+}
+
 /* ---- Keys per database and type ---- */
 
 void tool_census_add(tool_census *cs, const tool_key *k) {
