@@ -608,6 +608,11 @@ TEST("repair keeps FILE.bak, cuts at the first bad record and says what it dropp
     CHECK(tool(NULL, "check", path, NULL) == 1); /* untouched */
     CHECK(tool(NULL, "repair", "--force", path, NULL) == 0);
     CHECK(tool(NULL, "check", path, NULL) == 0);
+    spill(path, p, 20); /* a header cut short, as a crash while creating leaves it */
+    CHECK(tool(NULL, "repair", "--force", path, NULL) == 0);
+    OUT_HAS("its header was cut short (20 of 32 bytes); it is now an empty database");
+    CHECK(tool(NULL, "check", path, NULL) == 0);
+    OUT_HAS("Status: clean\n");
     free(b), free(r), free(p);
 }
 

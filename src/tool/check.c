@@ -25,16 +25,16 @@
 static void print_torn(const tool_opts *o, const tool_verify *v, int held) {
     const ldb_recovery *rec = &v->rec;
     uint64_t tail = v->file.size - rec->good_end;
-    if (rec->needs_init) {
-        printf("  Status: torn tail at offset 0: the header is cut short (%llu of %d bytes), as a "
-               "crash while creating the file leaves it\n", (unsigned long long)v->file.size,
-               LDB_FILE_HEADER_SIZE);
-        return;
-    }
     if (held) {
         printf("  Status: clean; the last %llu bytes, from offset %llu, are not a whole record "
                "yet: the writer is appending\n", (unsigned long long)tail,
                (unsigned long long)rec->good_end);
+        return;
+    }
+    if (rec->needs_init) {
+        printf("  Status: torn tail at offset 0: the header is cut short (%llu of %d bytes), as a "
+               "crash while creating the file leaves it\n", (unsigned long long)v->file.size,
+               LDB_FILE_HEADER_SIZE);
         return;
     }
     printf("  Status: torn tail at offset %llu: the last %llu bytes are not a whole record (%s), "

@@ -54,12 +54,18 @@ static int cut(const tool_opts *o, const tool_verify *v, const char *bak) {
     if (rc != LAYERDB_OK) return tool_fail(o, "closing '%s': %s", o->file, layerdb_strerror(rc));
     const ldb_recovery *rec = &v->rec;
     int whole = rec->bad_kind == LDB_BAD_CONTENT; /* the bad record itself checked out */
+    if (rec->needs_init) { /* the open wrote a fresh header over the stub */
+        printf("Repaired %s: its header was cut short (%llu of %d bytes); it is now an empty "
+               "database\nThe original is in %s\n", o->file, (unsigned long long)v->file.size,
+               LDB_FILE_HEADER_SIZE, bak);
+        return TOOL_OK;
+    }
     printf("Repaired %s: cut at offset %llu, dropping %llu byte%s", o->file,
            (unsigned long long)(v->file.size - info.dropped_bytes),
            (unsigned long long)info.dropped_bytes, info.dropped_bytes == 1 ? "" : "s");
     if (rec->bad_kind == LDB_BAD_CUT)
         printf(": a record cut short by the end of the file");
-    else if (!rec->needs_init)
+    else
         printf(": the bad record (%s) and %llu whole record%s after it",
                tool_bad_kind_text(rec->bad_kind), (unsigned long long)(rec->later_records + whole),
                rec->later_records + whole == 1 ? "" : "s");
