@@ -1,9 +1,10 @@
 # Makefile -- builds liblayerdb (static and shared), the Lua modules,
-# layerdb-run, the tests and the benchmarks.
+# layerdb-run, the admin tool layerdb, the tests and the benchmarks.
 #
 #   make                 the libraries, the Lua 5.4 module, the LuaJIT module
-#                        (when LuaJIT's headers are present) and layerdb-run,
-#                        all in build/
+#                        (when LuaJIT's headers are present), layerdb-run and
+#                        the admin tool layerdb (check, repair, compact,
+#                        stats, export, import; src/tool/), all in build/
 #   make check           every test suite, plain and under ASan+UBSan and TSan;
 #                        ends with one line "N passed, N failed"
 #   make bench           the benchmark tables (bench/)
@@ -39,11 +40,12 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard spec/c/*_test.c)
 TESTS := $(TEST_SRC:spec/c/%.c=$(B)/test/%)
 
-.PHONY: all lib check check-plain check-asan check-tsan valgrind bench install \
+.PHONY: all lib tool check check-plain check-asan check-tsan valgrind bench install \
         uninstall deps demo clean fuzz
 
-all: lib lua
+all: lib lua tool
 lib: $(B)/liblayerdb.a $(B)/liblayerdb.so $(B)/layerdb.pc
+tool: $(B)/layerdb
 
 $(B)/obj/%.o: src/%.c src/*.h | $(B)/obj
 	@mkdir -p $(dir $@)
@@ -57,6 +59,18 @@ $(B)/liblayerdb.a: $(LIB_OBJ)
 
 $(B)/liblayerdb.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,liblayerdb.so.0 -o $@ $^ $(LIBS)
+
+# The admin tool: src/tool/*.c linked against the static library, whose
+# internal functions (recovery, the syscall layer) it uses.
+TOOL_SRC := $(wildcard src/tool/*.c)
+TOOL_OBJ := $(TOOL_SRC:src/tool/%.c=$(B)/obj/tool/%.o)
+
+$(B)/obj/tool/%.o: src/tool/%.c src/tool/*.h src/*.h | $(B)/obj
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/layerdb: $(TOOL_OBJ) $(B)/liblayerdb.a
+	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(B)/liblayerdb.a $(LIBS)
 
 VERSION := $(shell sed -n 's/^\#define LAYERDB_VERSION "\(.*\)"/\1/p' src/layerdb.h)
 PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
@@ -75,9 +89,11 @@ TEST_LIB_OBJ := $(filter-out $(B)/obj/os.o,$(LIB_OBJ)) $(B)/obj/os_faults.o
 $(B)/test/%: spec/c/%.c spec/c/*.h $(TEST_LIB_OBJ) | $(B)/test
 	$(CC) -std=c11 -D_GNU_SOURCE -DLAYERDB_FAULTS $(WARN) -Wno-missing-prototypes $(CFLAGS) $(DEP_CFLAGS) -Isrc $< $(TEST_LIB_OBJ) -o $@ $(LIBS)
 
-# ---- Install: the C library, then the Lua side (lua.mk: install-lua) ----
-install: lib install-lua
-	install -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+# ---- Install: the C library and the tool, then the Lua side (lua.mk: install-lua) ----
+install: lib tool install-lua
+	install -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' \
+	    '$(DESTDIR)$(BINDIR)'
+	install -m 755 $(B)/layerdb '$(DESTDIR)$(BINDIR)/layerdb'
 	install -m 644 src/layerdb.h '$(DESTDIR)$(INCLUDEDIR)/'
 	install -m 644 $(B)/liblayerdb.a '$(DESTDIR)$(LIBDIR)/'
 	install -m 755 $(B)/liblayerdb.so '$(DESTDIR)$(LIBDIR)/liblayerdb.so.0'
@@ -85,7 +101,8 @@ install: lib install-lua
 	$(PC_SUBST) layerdb.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/layerdb.pc'
 
 uninstall: uninstall-lua
-	rm -f '$(DESTDIR)$(INCLUDEDIR)/layerdb.h' '$(DESTDIR)$(LIBDIR)/liblayerdb.a' \
+	rm -f '$(DESTDIR)$(BINDIR)/layerdb' \
+	    '$(DESTDIR)$(INCLUDEDIR)/layerdb.h' '$(DESTDIR)$(LIBDIR)/liblayerdb.a' \
 	    '$(DESTDIR)$(LIBDIR)/liblayerdb.so.0' '$(DESTDIR)$(LIBDIR)/liblayerdb.so' \
 	    '$(DESTDIR)$(PKGCONFIGDIR)/layerdb.pc'
 
@@ -96,9 +113,11 @@ uninstall: uninstall-lua
 check:
 	@scripts/check.sh
 
-check-plain: $(TESTS)
+# tool_test runs $(B)/layerdb, so the tests build it too (sanitized in the
+# sanitizer builds).
+check-plain: $(TESTS) $(B)/layerdb
 
-tests: $(TESTS)
+tests: $(TESTS) $(B)/layerdb
 
 SAN_FLAGS_asan := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_FLAGS_tsan := -O1 -g -fsanitize=thread

@@ -4,8 +4,9 @@
 # `cc app.c $(pkg-config --cflags --libs layerdb)` against the shared and the
 # static library, run both, check that only layerdb_ symbols are exported,
 # require the module from plain lua5.4 and LuaJIT, run a script with the
-# installed layerdb-run, stage an install with DESTDIR and a directory
-# variable, and check that `make uninstall` leaves no file behind.
+# installed layerdb-run, check a file with the installed layerdb tool,
+# stage an install with DESTDIR and a directory variable, and check that
+# `make uninstall` leaves no file behind.
 # Prints TAP.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,10 +21,10 @@ step() { # step NAME COMMAND...: one TAP line per step
 p="$tmp/usr"
 version=$(sed -n 's/^#define LAYERDB_VERSION "\(.*\)"/\1/p' src/layerdb.h)
 have_luajit=$(pkg-config --exists luajit && echo yes)
-echo "1..13"
+echo "1..14"
 step "make install puts every program, library and module under PREFIX" \
     sh -c "make -s install PREFIX='$p' B=build && for f in include/layerdb.h lib/liblayerdb.a lib/liblayerdb.so.0 \
-        lib/liblayerdb.so lib/pkgconfig/layerdb.pc bin/layerdb-run lib/lua/5.4/layerdb.so \
+        lib/liblayerdb.so lib/pkgconfig/layerdb.pc bin/layerdb-run bin/layerdb lib/lua/5.4/layerdb.so \
         ${have_luajit:+lib/lua/5.1/layerdb.so}; do test -e '$p'/\$f || { echo missing \$f; exit 1; }; done"
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
 step "pkg-config finds layerdb" pkg-config --exists layerdb
@@ -52,11 +53,13 @@ fi
 printf 'local db = require("layerdb").load(arg[1])\ndb:set("run", "yes")\ndb:close()\nprint(require("layerdb").load(arg[1]):get("run"))\n' > "$tmp/script.lua"
 step "the installed layerdb-run runs a script with layerdb built in" \
     sh -c "cd '$tmp' && env -u LUA_CPATH '$p/bin/layerdb-run' script.lua '$tmp/run.db' | grep -qx yes"
+step "the installed layerdb tool checks and exports the file the script wrote" \
+    sh -c "'$p/bin/layerdb' check '$tmp/run.db' | grep -q 'Status: clean' && '$p/bin/layerdb' export --format jsonl '$tmp/run.db' | grep -qx '{\"db\":0,\"key\":\"run\",\"type\":\"string\",\"value\":\"yes\"}'"
 step "make uninstall removes every file make install put there" \
     sh -c "make -s uninstall PREFIX='$p' B=build && left=\$(find '$p' ! -type d) && test -z \"\$left\" || { echo left: \$left; exit 1; }"
 stage="$tmp/stage"
 step "DESTDIR stages the install, and LUA_CMODDIR moves the Lua 5.4 module" \
-    sh -c "make -s install PREFIX=/opt/ldb LUA_CMODDIR=/opt/mods DESTDIR='$stage' B=build && test -x '$stage/opt/ldb/bin/layerdb-run' && test -f '$stage/opt/mods/layerdb.so' && test ! -e '$stage/opt/ldb/lib/lua/5.4/layerdb.so'"
+    sh -c "make -s install PREFIX=/opt/ldb LUA_CMODDIR=/opt/mods DESTDIR='$stage' B=build && test -x '$stage/opt/ldb/bin/layerdb-run' && test -x '$stage/opt/ldb/bin/layerdb' && test -f '$stage/opt/mods/layerdb.so' && test ! -e '$stage/opt/ldb/lib/lua/5.4/layerdb.so'"
 step "the staged layerdb.pc names the final PREFIX, not DESTDIR" \
     sh -c "grep -qx 'libdir=/opt/ldb/lib' '$stage/opt/ldb/lib/pkgconfig/layerdb.pc'"
 step "make uninstall with the same variables empties the stage" \

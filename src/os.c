@@ -268,13 +268,19 @@ int ldb_os_sync_dir(const char *path) {
 
 /* ---- The writer lock, rules (4) and (5) ---- */
 
-static long lock_holder_pid(int fd) {
+/* A write lock on one byte, for fcntl. */
+static struct flock byte_lock(off_t byte) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
-    fl.l_start = LOCK_BYTE_PID;
+    fl.l_start = byte;
     fl.l_len = 1;
+    return fl;
+}
+
+static long lock_holder_pid(int fd) {
+    struct flock fl = byte_lock(LOCK_BYTE_PID);
     if (fcntl(fd, F_GETLK, &fl) != 0) return 0;
     /* POSIX locks never conflict with their own process: an unlocked byte
      * while the OFD lock is held means the holder is this process. */
@@ -282,12 +288,7 @@ static long lock_holder_pid(int fd) {
 }
 
 static int set_lock(int fd, int cmd, off_t byte) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = byte;
-    fl.l_len = 1;
+    struct flock fl = byte_lock(byte);
     for (;;) {
         if (fcntl(fd, cmd, &fl) == 0) return 0;
         if (errno != EINTR) return -1;
@@ -314,6 +315,21 @@ int ldb_os_lock_writer(int fd, long *holder_pid) {
         return -1;
     }
     return 0;
+#endif
+}
+
+int ldb_os_writer_holder(int fd, long *holder_pid) {
+    *holder_pid = 0;
+#ifdef F_OFD_GETLK
+    struct flock fl = byte_lock(LOCK_BYTE_WRITER);
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+    if (fl.l_type == F_UNLCK) return 0;
+    *holder_pid = lock_holder_pid(fd);
+    return 1;
+#else
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
 #endif
 }
 

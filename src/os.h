@@ -53,6 +53,10 @@ LDB_INTERNAL int ldb_os_sync_dir(const char *path);
  * or -1 with errno EWOULDBLOCK when another handle holds it; then *holder_pid
  * is the holder's pid, or 0 if unknown, or getpid() for this process. */
 LDB_INTERNAL int ldb_os_lock_writer(int fd, long *holder_pid);
+/* Ask, without taking it, whether another handle holds the writer lock
+ * (the fd may be read-only). Returns 1 with *holder_pid as above, 0 if
+ * nobody does, -1 with errno set if the system cannot tell. */
+LDB_INTERNAL int ldb_os_writer_holder(int fd, long *holder_pid);
 
 /* Fill buf with unpredictable bytes (getrandom, falling back to a mix of
  * clock, pid and addresses). Never fails. */

@@ -14,6 +14,8 @@
  *    of order). Everything from B on is dropped and the open succeeds.
  * A record whose checksum is right but whose content is not understood is
  * damage, not a tear: LAYERDB_CORRUPT.
+ * Either way the first bad record's kind and offset, and the count of whole
+ * records after it, go into the ldb_recovery for reports (layerdb check).
  *
  * Following (ldb_replay with o->follow: a read-only handle, recovery never
  * writes anyway) reads a file that a writer may be appending to right now,
@@ -175,12 +177,13 @@ static int peek_len(reader *r, uint64_t off, uint32_t *len) {
 }
 
 /* The largest offset vouched for by a valid SYNCED record at or after
- * 'from'. Real records found on the way are followed whole. Checking a
+ * 'from', and how many whole COMMANDS records follow (for reports). Real
+ * records found on the way are followed whole. Checking a
  * candidate's body costs its length, so a crafted file with a plausible
  * frame at every offset would make this quadratic: past a budget of twice
  * the bytes scanned, only 9-byte bodies (SYNCED records, all that matters
  * here) are checked, which keeps the scan linear. */
-static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
+static int max_mark_from(reader *r, uint64_t from, uint64_t *mark, uint64_t *records) {
     uint64_t budget = 2 * (r->size - from) + CHUNK;
     *mark = 0;
     for (uint64_t off = from; off + LDB_FRAME_SIZE <= r->size;) {
@@ -197,6 +200,7 @@ static int max_mark_from(reader *r, uint64_t from, uint64_t *mark) {
         if (rc != FRAME_OK) { off++; continue; }
         uint64_t synced;
         if (ldb_logfmt_synced_decode(body, len, &synced) == 0 && synced > *mark) *mark = synced;
+        if (body[0] == LDB_REC_COMMANDS) ++*records;
         off += LDB_FRAME_SIZE + len; /* a real record: follow the chain */
     }
     return LAYERDB_OK;
@@ -254,11 +258,15 @@ static int read_again(replay_run *run, uint64_t bad) {
  * loop goes on from it. */
 static int judge_bad_record(replay_run *run, uint64_t bad, int kind, uint32_t len, int *again) {
     uint64_t mark = 0;
+    ldb_recovery *rec = run->rec;
     *again = 0;
-    run->rec->good_end = bad;
+    rec->good_end = rec->bad_offset = bad;
+    rec->bad_kind = kind == FRAME_TORN ? LDB_BAD_CUT : kind == FRAME_BAD_BODY ? LDB_BAD_CHECKSUM
+                                                                              : LDB_BAD_LENGTH;
+    rec->later_records = 0;
     if (kind == FRAME_TORN) return LAYERDB_OK;
     int rc = max_mark_from(&run->r, kind == FRAME_BAD_BODY ? bad + LDB_FRAME_SIZE + len : bad + 1,
-                           &mark);
+                           &mark, &rec->later_records);
     if (rc == LAYERDB_IOERR) return io_error(run->path, bad, run->msg, run->cap);
     if (rc) return no_memory(run, "reading");
     if (mark <= bad) return LAYERDB_OK; /* after the last fsync: a tail */
@@ -307,6 +315,17 @@ static void note_synced(replay_run *run, uint64_t off, uint64_t synced, uint32_t
     if (synced == off && off + LDB_FRAME_SIZE + len == run->r.size) rec->marked_end = run->r.size;
 }
 
+/* Record a whole record at off that does not apply as the first bad one,
+ * counting the records after it (best effort: a read error leaves the
+ * count short, and the replay's own error stands). */
+static void note_bad_content(reader *r, uint64_t off, uint32_t len, ldb_recovery *rec) {
+    uint64_t mark;
+    rec->bad_kind = LDB_BAD_CONTENT;
+    rec->bad_offset = off;
+    rec->later_records = 0;
+    (void)max_mark_from(r, off + LDB_FRAME_SIZE + len, &mark, &rec->later_records);
+}
+
 /* Apply the valid record at off. LAYERDB_OK with *stop set when repair
  * ends the replay before it; otherwise an error for the caller. */
 static int apply_record(replay_run *run, uint64_t off, const unsigned char *body, uint32_t len,
@@ -318,6 +337,7 @@ static int apply_record(replay_run *run, uint64_t off, const unsigned char *body
                  : LAYERDB_CORRUPT;
     run->rec->in_part = rc && partial;
     if (rc == LAYERDB_NOMEM) return no_memory(run, "replaying");
+    if (rc) note_bad_content(&run->r, off, len, run->rec);
     if (rc && partial) {
         snprintf(run->msg, run->cap, "'%s': record at offset %llu applies only in part (%s); "
                  "repair cannot cut it out", run->path, (unsigned long long)off, why);

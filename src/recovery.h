@@ -28,7 +28,24 @@ typedef struct ldb_recovery {
     int in_part;          /* the replay failed inside a record, some of whose
                              commands had been applied (out of memory, or a
                              command refused after others of its record) */
+    /* The first bad record, for reports (layerdb check, repair): */
+    int bad_kind;         /* enum ldb_bad_kind; LDB_BAD_NONE if none */
+    uint64_t bad_offset;  /* where it starts */
+    uint64_t later_records; /* whole COMMANDS records found after it (not
+                             counted for a torn tail cut by the end of the
+                             file): what truncating there drops besides it */
 } ldb_recovery;
+
+/* What was wrong with the first bad record. A bad length or checksum may
+ * still turn out to be a torn tail (nothing fsynced vouches for it): then
+ * the result is LAYERDB_OK with good_end < file_size. */
+enum ldb_bad_kind {
+    LDB_BAD_NONE = 0,
+    LDB_BAD_CUT,      /* the file ends inside it */
+    LDB_BAD_LENGTH,   /* its length check fails */
+    LDB_BAD_CHECKSUM, /* its body's checksum fails */
+    LDB_BAD_CONTENT   /* it checks out, but its commands do not apply */
+};
 
 /* How ldb_replay reads the file. */
 typedef struct ldb_replay_opts {

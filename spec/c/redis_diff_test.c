@@ -3,7 +3,7 @@
  *
  * Starts Debian's redis-server on a free loopback port with no persistence
  * (skips, saying so, where none is installed), talks RESP2 to it over TCP
- * with the small client below, and stops it by its pid. Every command runs
+ * with the small client of redis_server.h, and stops it by its pid. Every command runs
  * on both sides, and both replies are rendered as text (reply_text.h) and
  * compared, error texts included. Two parts: the hand-written case files
  * in spec/diff/ (one command per line; see run_directive for the lines
@@ -24,50 +24,11 @@
 #include "db.h"
 #include "keyspace.h"
 #include "layerdb.h"
+#include "redis_server.h"
 #include "reply_text.h"
 #include "test.h"
 
-/* ---- A minimal RESP2 client ---- */
-
-struct conn {
-    int fd;
-    char buf[1 << 16];
-    size_t len, pos; /* bytes in buf, and read so far */
-};
-
-static int conn_fill(struct conn *c) {
-    if (c->pos == c->len) c->pos = c->len = 0;
-    ssize_t n;
-    do n = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) return -1;
-    c->len += (size_t)n;
-    return 0;
-}
-
-/* One line without its \r\n into line (cap bytes). */
-static int read_line(struct conn *c, char *line, size_t cap) {
-    size_t n = 0;
-    for (;;) {
-        if (c->pos == c->len && conn_fill(c) != 0) return -1;
-        char ch = c->buf[c->pos++];
-        if (ch == '\n') break;
-        if (ch != '\r' && n + 1 < cap) line[n++] = ch;
-    }
-    line[n] = '\0';
-    return 0;
-}
-
-static int read_bytes(struct conn *c, char *out, size_t n) {
-    for (size_t got = 0; got < n;) {
-        if (c->pos == c->len && conn_fill(c) != 0) return -1;
-        size_t take = c->len - c->pos < n - got ? c->len - c->pos : n - got;
-        memcpy(out + got, c->buf + c->pos, take);
-        c->pos += take;
-        got += take;
-    }
-    return 0;
-}
+/* ---- Rendering redis-server's replies ---- */
 
 /* Read one reply, appending it to out as render() would. */
 static int read_reply(struct conn *c, char *out, size_t cap) {
@@ -99,17 +60,6 @@ static int read_reply(struct conn *c, char *out, size_t cap) {
     return -1;
 }
 
-static int send_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Send the words of 'line' (split_words) as a RESP array and render the
  * reply. */
 static const char *redis_cmd(struct conn *c, const char *line) {
@@ -124,56 +74,6 @@ static const char *redis_cmd(struct conn *c, const char *line) {
     if (send_all(c->fd, req, len) != 0 || read_reply(c, out, sizeof out) != 0)
         snprintf(out, sizeof out, "(connection lost)");
     return out;
-}
-
-/* ---- The reference server ---- */
-
-static pid_t server_pid = -1;
-
-static int try_connect(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
-    if (fd >= 0) close(fd);
-    return -1;
-}
-
-/* Start redis-server on a random port and connect; -1 if it cannot run. */
-static int start_server(void) {
-    if (system("command -v redis-server >/dev/null 2>&1") != 0) return -1;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int port = 20000 + (int)(test_rand() % 40000);
-        char portstr[16];
-        snprintf(portstr, sizeof portstr, "%d", port);
-        fflush(stdout);
-        server_pid = fork();
-        if (server_pid == 0) {
-            if (!freopen("/dev/null", "w", stdout)) _exit(127);
-            execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", test_tmpdir(), (char *)NULL);
-            _exit(127);
-        }
-        /* Up to a minute for it to listen: a liveness bound, not a speed. */
-        for (int waited = 0; waited < 1200; waited++) {
-            int fd = try_connect(port);
-            if (fd >= 0) return fd;
-            int status;
-            if (waitpid(server_pid, &status, WNOHANG) == server_pid) break; /* port taken */
-            usleep(50 * 1000);
-        }
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-        server_pid = -1;
-    }
-    return -1;
-}
-
-static void stop_server(void) {
-    if (server_pid <= 0) return;
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
-    server_pid = -1;
 }
 
 /* ---- Comparing ---- */
