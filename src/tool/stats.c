@@ -2,19 +2,20 @@
  * file bytes, the live ratio, the time of the last write.
  *
  * Live bytes are an estimate of what a compacted file would hold, computed
- * from the log format (log_format.h) rather than by writing one: the
- * header, plus for each key one COMMANDS record holding the commands that
- * recreate it (keytypes.c's dump: SET key value [PXAT ms]), after SELECT n
- * for a key outside database 0, since every record starts in database 0.
- * A compaction that puts many keys in one record saves most of the 18 or
- * so bytes of framing per key, so the estimate errs a little high. Keys
- * of a type the tool cannot dump yet are counted but not sized, and the
- * report says how many.
+ * from the log format (log_format.h) rather than by writing one, the way
+ * compaction lays it out (src/compact.c): the header, then per database
+ * the commands that recreate its keys (keytypes.c's dump: SET key value
+ * [PXAT ms]) in COMMANDS records of about RECORD_BYTES, each with its frame
+ * and, outside database 0, a SELECT n first (every record starts in
+ * database 0). Keys of a type the tool cannot dump yet are counted but not
+ * sized, and the report says how many.
  *
  * The last write is the file's mtime. The file is opened read-only, as a
  * follower: a live writer may hold it. */
 #include <stdio.h>
 #include <time.h>
+
+#include "keyspace.h"
 
 #include "log_format.h"
 #include "tool.h"
@@ -35,30 +36,43 @@ static int size_command(tool_sink *s, int argc, const char *const *argv, const s
     return TOOL_OK;
 }
 
+#define RECORD_BYTES (256 * 1024) /* compact.c's records hold about this much */
+
 typedef struct stats {
     const tool_opts *o;
     tool_census census;
     uint64_t live_bytes;
     uint64_t unsized;    /* keys of types the tool cannot dump */
+    uint64_t db_bytes[LDB_DBS]; /* the encoded commands of each database */
+    uint64_t db_cmds[LDB_DBS];
 } stats;
 
-/* The record that would recreate k: frame, type byte, command count, and
- * the commands, SELECT first outside database 0. */
+/* The commands that would recreate k. */
 static int size_key(stats *st, layerdb_client *c, const tool_key *k, const tool_type *t) {
     sizer z = {.sink = {size_command}};
     layerdb_reply *v;
     int rc = t->fetch(st->o, c, k, &v);
     if (rc != TOOL_OK) return rc;
-    if (k->db != 0) {
-        char num[16];
-        const char *argv[2] = {"SELECT", num};
-        size_t lens[2] = {6, (size_t)snprintf(num, sizeof num, "%d", k->db)};
-        size_command(&z.sink, 2, argv, lens);
-    }
     rc = t->dump(k, v, &z.sink);
     layerdb_reply_free(v);
-    st->live_bytes += LDB_FRAME_SIZE + 1 + ldb_varint_len(z.ncmds) + z.bytes;
+    st->db_bytes[k->db] += z.bytes;
+    st->db_cmds[k->db] += z.ncmds;
     return rc;
+}
+
+/* The header, and each database's commands in records of about
+ * RECORD_BYTES: a frame, the type byte, the command count and, outside
+ * database 0, a SELECT each. */
+static uint64_t live_total(const stats *st) {
+    uint64_t total = LDB_FILE_HEADER_SIZE;
+    for (int d = 0; d < LDB_DBS; d++) {
+        if (!st->db_cmds[d]) continue;
+        uint64_t records = (st->db_bytes[d] + RECORD_BYTES - 1) / RECORD_BYTES;
+        uint64_t per = LDB_FRAME_SIZE + 1 + ldb_varint_len(st->db_cmds[d] / records + (d != 0));
+        if (d) per += 1 + 1 + 6 + 1 + (d < 10 ? 1 : 2); /* SELECT n */
+        total += st->db_bytes[d] + records * per;
+    }
+    return total;
 }
 
 static int stats_key(void *ud, layerdb_client *c, const tool_key *k) {
@@ -89,9 +103,10 @@ static void print_stats(const tool_opts *o, const tool_file *f, const stats *st)
 }
 
 int tool_stats(const tool_opts *o) {
-    stats st = {.o = o, .live_bytes = LDB_FILE_HEADER_SIZE};
+    stats st = {.o = o};
     tool_file f;
     int rc = tool_walk_follower(o, stats_key, &st, &f);
+    st.live_bytes = live_total(&st);
     if (rc == TOOL_OK) print_stats(o, &f, &st);
     return rc;
 }
