@@ -1,7 +1,7 @@
 /* compact_crash_test.c -- SIGKILL while compactions run: the file always
  * opens, nothing acknowledged is lost, nothing is applied twice.
  *
- * The parent fills a file with 50k keys. Then, each round, a forked child
+ * The parent fills a file with 20k keys. Then, each round, a forked child
  * opens it under FSYNC_ALWAYS and starts a compaction before every
  * transaction (a no-op while one runs), so that one is nearly always
  * running, at any of its steps, and runs for i = start, start + 1, ...:
@@ -28,7 +28,7 @@
 #include "test.h"
 
 #define ROUNDS 20
-#define PRELOAD 50000
+#define PRELOAD 20000
 
 static layerdb *open_with(const char *path, int fsync) {
     layerdb_options o;
