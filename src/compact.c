@@ -57,6 +57,7 @@
  *  taking the handle's lock. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -72,14 +73,13 @@
 #include "snapshot.h"
 #include "writer.h"
 
-#define STEP_SLOTS 4096               /* table slots per snapshot step */
+#define STEP_SLOTS 512                /* table slots (and saved states) per
+                                         snapshot step: about 0.1 ms */
 #define RECORD_BYTES (256 * 1024)     /* a snapshot record's commands, about */
 #define OUT_BYTES (4 * 1024 * 1024)   /* written to the new file in one go */
 #define READ_BYTES (1024 * 1024)      /* read from the old file in one go */
 #define SWITCH_GAP (1024 * 1024)      /* records left to copy when switching */
 #define CATCH_UP_ROUNDS 100
-#define COLLECT_LEFT 4096             /* held entries left to writes */
-#define COLLECT_TRIES 100000
 
 struct ldb_compactor {
     ldb_writer_switch_job job; /* first: prepare finds the compactor from it */
@@ -350,7 +350,7 @@ static int step_locked(ldb_compactor *c) {
 /* The last states (saved since the last step); the keyspace stops
  * telling the snapshot. */
 static int detach_locked(ldb_compactor *c) {
-    int last = ldb_snapshot_step(&c->snap, ldb_db_keyspace(c->db), 0, collect, c);
+    int last = ldb_snapshot_drain(&c->snap, ldb_db_keyspace(c->db), collect, c);
     ldb_db_keyspace(c->db)->snap = NULL;
     return last;
 }
@@ -360,21 +360,19 @@ static int unhold_locked(ldb_compactor *c) {
     return 0;
 }
 
-/* A step of freeing what the snapshot held: 1 while much is left. */
+/* A step of freeing what the snapshot held: the entries left. */
 static int collect_locked(ldb_compactor *c) {
-    return ldb_db_collect(c->db) > COLLECT_LEFT;
+    size_t left = ldb_db_collect(c->db);
+    return left > INT_MAX ? INT_MAX : (int)left;
 }
 
 /* Free the entries the hold kept, a bounded step under the lock at a
- * time, rather than leaving them all to one write (which would free
- * millions at once after a long compaction among many writes). Entries
- * the writer thread may still read wait a little; give up after a while,
- * as writes free the rest. */
+ * time, rather than leaving them all to writes. Stop when a step frees
+ * nothing: the last entries may wait for the writer thread to pass a
+ * batch, which only writes move on, and those writes then free them. */
 static void collect_held(ldb_compactor *c) {
-    for (int i = 0; i < COLLECT_TRIES && run_locked(c, collect_locked); i++) {
-        struct timespec pause = {0, 100 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    int left = INT_MAX, now;
+    while ((now = run_locked(c, collect_locked)) > 0 && now < left) left = now;
 }
 
 /* The snapshot ends: the last states are rewritten while their entries

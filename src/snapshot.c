@@ -1,13 +1,17 @@
 /* snapshot.c -- a point-in-time view of a keyspace (snapshot.h).
  *
- * Invariants (asserted):
- *  (1) a saved state's key is in 'seen' of its database: saved once;
+ * Invariants:
+ *  (1) a saved state's key is in 'seen' of its database: saved once
+ *      (snapshot_test checks what this gives: each key of T handed out,
+ *      with its state of T);
  *  (2) once cancelled, nothing is saved or handed out again. */
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "keyspace.h"
 #include "snapshot.h"
+#include "varint.h"
 
 _Static_assert(sizeof ((ldb_snapshot *)0)->seen / sizeof(ldb_table) == LDB_DBS,
                "a 'seen' table per database");
@@ -20,8 +24,41 @@ void ldb_snapshot_init(ldb_snapshot *s, ldb_alloc *a, int64_t t_ms) {
     for (int d = 0; d < LDB_DBS; d++) ldb_table_init(&s->seen[d], a, seed + (uint64_t)d);
 }
 
+#define BLOCK_BYTES (1024 * 1024)
+
+struct ldb_snap_block {
+    ldb_snap_block *next;
+    size_t size, used;       /* bytes of data[] */
+    unsigned char data[];
+};
+
+/* n bytes in the newest block, or a new one; NULL without memory. */
+static unsigned char *block_alloc(ldb_snapshot *s, size_t n) {
+    ldb_snap_block *b = s->blocks;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > BLOCK_BYTES ? n : BLOCK_BYTES;
+        if (!(b = ldb_malloc(s->alloc, sizeof *b + size))) return NULL;
+        b->next = s->blocks;
+        b->size = size;
+        b->used = 0;
+        s->blocks = b;
+    }
+    b->used += n;
+    return b->data + b->used - n;
+}
+
+static void keep_entry(void *ud, ldb_entry *e) { /* the blocks own it */
+    (void)ud;
+    (void)e;
+}
+
 void ldb_snapshot_free(ldb_snapshot *s) {
-    for (int d = 0; d < LDB_DBS; d++) ldb_table_free(&s->seen[d]);
+    for (int d = 0; d < LDB_DBS; d++) ldb_table_clear(&s->seen[d], keep_entry, NULL);
+    while (s->blocks) {
+        ldb_snap_block *b = s->blocks;
+        s->blocks = b->next;
+        ldb_free(s->alloc, b, sizeof *b + b->size);
+    }
     ldb_free(s->alloc, s->saved, s->saved_cap * sizeof *s->saved);
     s->saved = NULL;
     s->saved_cap = s->nsaved = 0;
@@ -52,13 +89,18 @@ static ldb_snap_item state_of(ldb_keyspace *ks, int d, const ldb_entry *e) {
     return item;
 }
 
-/* Put key in seen[d]: 0, or -1 without memory. */
+/* Put key in seen[d], as a string entry with an empty value (table.h)
+ * in a block: 0, or -1 without memory. */
 static int mark_seen(ldb_snapshot *s, int d, const void *key, size_t klen) {
-    ldb_entry *m = ldb_entry_create_string(s->alloc, key, klen, NULL, 0, NULL), *old = NULL;
-    if (!m || ldb_table_put(&s->seen[d], m, &old) != 0) {
-        ldb_entry_free(s->alloc, m);
-        return -1;
-    }
+    size_t n = 1 + ldb_varint_len(klen) + klen + 1;
+    unsigned char *p = block_alloc(s, n);
+    if (!p) return -1;
+    p[0] = LDB_TYPE_STRING;
+    unsigned char *q = ldb_varint_put(p + 1, klen);
+    memcpy(q, key, klen);
+    q[klen] = 0; /* the value's length */
+    ldb_entry *old = NULL;
+    if (ldb_table_put(&s->seen[d], (ldb_entry *)p, &old) != 0) return -1; /* stays in the block */
     assert(old == NULL);
     return 0;
 }
@@ -100,21 +142,33 @@ static void visit(void *ud, const ldb_entry *e) {
     hand_out(c, &item);
 }
 
+/* Hand out up to n saved states, the last first. */
+static void hand_out_saved(step_ctx *c, size_t n) {
+    ldb_snapshot *s = c->s;
+    while (n-- > 0 && s->nsaved > 0) hand_out(c, &s->saved[--s->nsaved]);
+}
+
+static int step_end(step_ctx *c) {
+    if (!c->failed) return 0;
+    ldb_snapshot_cancel(c->s);
+    return -1;
+}
+
 int ldb_snapshot_step(ldb_snapshot *s, ldb_keyspace *ks, size_t slots, ldb_snap_fn fn, void *ud) {
     step_ctx c = {s, ks, fn, ud, 0};
     if (s->cancelled) return -1;
-    for (size_t i = 0; i < s->nsaved; i++) {
-        assert(key_seen(s, s->saved[i].db, s->saved[i].e)); /* invariant (1) */
-        hand_out(&c, &s->saved[i]);
-    }
-    s->nsaved = 0;
+    hand_out_saved(&c, slots);
     if (s->db < LDB_DBS) {
         s->cursor = ldb_table_scan(&ks->keys[s->db], s->cursor, slots, visit, &c);
         if (s->cursor == 0) s->db++;
     }
-    if (c.failed) {
-        ldb_snapshot_cancel(s);
-        return -1;
-    }
+    if (step_end(&c) != 0) return -1;
     return s->db < LDB_DBS || s->nsaved ? 1 : 0;
+}
+
+int ldb_snapshot_drain(ldb_snapshot *s, ldb_keyspace *ks, ldb_snap_fn fn, void *ud) {
+    step_ctx c = {s, ks, fn, ud, 0};
+    if (s->cancelled) return -1;
+    hand_out_saved(&c, SIZE_MAX);
+    return step_end(&c);
 }

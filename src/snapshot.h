@@ -27,7 +27,7 @@
  * snapshot's lifetime, so none is freed. A whole-database change (FLUSHDB,
  * FLUSHALL, SWAPDB), or no memory to save a key, cancels the snapshot.
  * 'seen' grows by the table's incremental resize, so no change pays for
- * rehashing it whole.
+ * rehashing it whole, and its keys are copied into large blocks.
  *
  * Memory: about 40 bytes plus the key's length per key changed after T
  * (its saved state and its place in 'seen'), plus the entries those
@@ -55,9 +55,16 @@ typedef struct ldb_snap_item {
     uint8_t type;       /* enum ldb_type */
 } ldb_snap_item;
 
+/* Where the entries of 'seen' live: large blocks, filled in turn and
+ * freed together, so that millions of small keys are neither allocated
+ * nor freed one by one (freeing them one by one left the C library's
+ * allocator to consolidate them inside a later write, for seconds). */
+typedef struct ldb_snap_block ldb_snap_block;
+
 typedef struct ldb_snapshot {
     ldb_alloc *alloc;
     ldb_table seen[16];   /* per database (LDB_DBS): the keys touched */
+    ldb_snap_block *blocks; /* the newest first */
     ldb_snap_item *saved; /* states of T saved by touch, not yet handed out */
     size_t nsaved, saved_cap;
     int db;               /* the database the scan is in; LDB_DBS when done */
@@ -76,12 +83,16 @@ LDB_INTERNAL void ldb_snapshot_touch(ldb_snapshot *s, struct ldb_keyspace *ks, i
                                      const void *key, size_t klen, const ldb_entry *e);
 LDB_INTERNAL void ldb_snapshot_cancel(ldb_snapshot *s);
 
-/* One step (the lock held for reading at least): the saved states, then
- * the table scan on for about 'slots' slots. Each state goes to fn.
- * Returns 1 while there is more, 0 when the snapshot is whole, -1 if it
- * was cancelled. */
+/* One step (the lock held for reading at least): up to 'slots' saved
+ * states, then the table scan on for about 'slots' slots. Each state goes
+ * to fn. Returns 1 while there is more, 0 when the snapshot is whole but
+ * for what changes save from now on, -1 if it was cancelled. */
 typedef int (*ldb_snap_fn)(void *ud, const ldb_snap_item *item);
 LDB_INTERNAL int ldb_snapshot_step(ldb_snapshot *s, struct ldb_keyspace *ks, size_t slots,
                                    ldb_snap_fn fn, void *ud);
+/* Every saved state left, for the end (the lock held): 0, or -1 if the
+ * snapshot was cancelled. */
+LDB_INTERNAL int ldb_snapshot_drain(ldb_snapshot *s, struct ldb_keyspace *ks, ldb_snap_fn fn,
+                                    void *ud);
 
 #endif
