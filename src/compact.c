@@ -9,13 +9,13 @@
  *  1. It creates FILE.compact, takes the writer lock on it (so that the
  *     file is locked the moment it takes the database's name) and writes
  *     a header with a fresh salt.
- *  2. T: under the handle's lock, it starts a snapshot (snapshot.h), holds
- *     the entries the handle drops from now on (ldb_db_hold), and notes
- *     the log position P_T where records after T start.
- *  3. It reads the snapshot a step at a time, the lock held for reading
- *     for one step (a few thousand table slots), and writes each key as
- *     the commands that rebuild it ("SET key value PXAT ms"), grouped in
- *     records of up to RECORD_BYTES, without the lock.
+ *  2. T: under the handle's lock, it starts a snapshot (snapshot.h) and
+ *     notes the log position P_T where records after T start.
+ *  3. It reads the snapshot a step at a time (STEP_SLOTS table slots),
+ *     under the lock, rewriting each key into memory as the commands that
+ *     rebuild it ("SET key value PXAT ms"), grouped in records of up to
+ *     RECORD_BYTES; between steps, without the lock, it writes them to the
+ *     new file, and fsyncs it every SYNC_BYTES.
  *  4. It copies the old file's records from P_T on into the new file,
  *     sealed with the new salt (SYNCED records are left out: they speak of
  *     the old file's offsets), as far as the writer thread has written
@@ -33,10 +33,11 @@
  *
  * COST
  *  The application's threads wait for the compactor only while it holds
- *  the lock: for one snapshot step, or for T and the switch (constant
- *  work). Extra memory: snapshot.h's bound (about 40 bytes per key changed
- *  during the compaction, plus the entries those changes dropped), and
- *  this file's buffers (a few MiB, or one record when a value is larger).
+ *  the lock: for one snapshot step (copying a few hundred keys: about 0.1
+ *  ms; longer for a key of many megabytes), or for T and the switch
+ *  (constant work). Extra memory: snapshot.h's bound (a copy of each key
+ *  changed during the compaction), and this file's buffers (a few MiB,
+ *  or one record when a value is larger).
  *
  * TAKING THE LOCK
  *  The handle's lock is no fair lock: a thread that sets keys in a loop
@@ -77,6 +78,8 @@
                                          snapshot step: about 0.1 ms */
 #define RECORD_BYTES (256 * 1024)     /* a snapshot record's commands, about */
 #define OUT_BYTES (4 * 1024 * 1024)   /* written to the new file in one go */
+#define SYNC_BYTES (64 * 1024 * 1024) /* fsync the new file this often, so
+                                         that little is left for the last */
 #define READ_BYTES (1024 * 1024)      /* read from the old file in one go */
 #define SWITCH_GAP (1024 * 1024)      /* records left to copy when switching */
 #define CATCH_UP_ROUNDS 100
@@ -112,10 +115,10 @@ struct ldb_compactor {
     size_t ncmds;              /* in body */
     int body_db;               /* the database body's commands are in */
     ldb_buf rbuf;              /* the old file, read */
-    ldb_snap_item *items;      /* a step's states */
-    size_t nitems, items_cap;
+    uint64_t unsynced;         /* bytes written to the new file since its
+                                  last fsync */
+    int step_rc;               /* a rewrite's failure inside a step */
     int prepared_rc;           /* prepare's result (LAYERDB_OK or a code) */
-    uint64_t hold;             /* the snapshot's hold on dropped entries */
     uint64_t switch_at;        /* the log position of the SWITCH item */
     int (*locked)(ldb_compactor *); /* what run_locked runs */
     int locked_rc;             /* its result */
@@ -142,22 +145,38 @@ static int cancelled(ldb_compactor *c) {
 
 /* ---- Writing the new file ---- */
 
+/* Write out to the new file (never under the handle's lock). */
 static int write_out(ldb_compactor *c) {
     if (!c->out.len) return LAYERDB_OK;
     ldb_logfmt_seal_all(c->out.p, c->out.len, c->salt);
     if (ldb_os_pwrite_all(c->tmp_fd, c->out.p, c->out.len, c->tmp_end) != 0)
         return fail(c, LAYERDB_IOERR, "compaction: write '%s': %s", c->tmp_path);
     c->tmp_end += c->out.len;
+    c->unsynced += c->out.len;
     c->out.len = 0;
+    if (c->out.cap > 2 * OUT_BYTES) ldb_buf_free(c->alloc, &c->out); /* after a huge value */
     return LAYERDB_OK;
 }
 
-/* Room for n more bytes in out, writing it first when full. */
+/* The new file fsynced up to now. */
+static int sync_new(ldb_compactor *c) {
+    if (ldb_os_sync(c->tmp_fd) != 0)
+        return fail(c, LAYERDB_IOERR, "compaction: fsync '%s': %s", c->tmp_path);
+    c->unsynced = 0;
+    return LAYERDB_OK;
+}
+
+/* write_out once out is full, and an fsync every SYNC_BYTES: the fsync
+ * before the switch, which the writer thread waits for, then has little
+ * left to do. */
+static int write_if_full(ldb_compactor *c) {
+    int rc = c->out.len >= OUT_BYTES ? write_out(c) : LAYERDB_OK;
+    return rc == LAYERDB_OK && c->unsynced >= SYNC_BYTES ? sync_new(c) : rc;
+}
+
+/* Room for n more bytes in out, in memory: out is written between steps,
+ * without the lock (write_if_full). */
 static int out_room(ldb_compactor *c, size_t n) {
-    if (c->out.len && c->out.cap - c->out.len < n) {
-        int rc = write_out(c);
-        if (rc) return rc;
-    }
     if (ldb_buf_reserve(c->alloc, &c->out, n) != 0) {
         snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte record", n);
         return LAYERDB_NOMEM;
@@ -179,12 +198,13 @@ static int end_record(ldb_compactor *c) {
     return LAYERDB_OK;
 }
 
-/* Append one command, its arguments after the name encoded already
- * (args, args_len bytes; argc counts the name), to the record being
- * built, which starts with a SELECT when its database is not 0: every
- * record is replayed from database 0. */
+/* Append one command, its arguments after the name encoded already (args,
+ * args_len bytes, then extra, extra_len bytes; argc counts the name), to
+ * the record being built, which starts with a SELECT when its database is
+ * not 0: every record is replayed from database 0. */
 static int add_command(ldb_compactor *c, int db, size_t argc, ldb_slice name,
-                       const unsigned char *args, size_t args_len) {
+                       const unsigned char *args, size_t args_len, const unsigned char *extra,
+                       size_t extra_len) {
     if (c->ncmds && (db != c->body_db || c->body.len >= RECORD_BYTES)) {
         int rc = end_record(c);
         if (rc) return rc;
@@ -192,7 +212,8 @@ static int add_command(ldb_compactor *c, int db, size_t argc, ldb_slice name,
     char num[8];
     ldb_slice sel[2] = {{(const unsigned char *)"SELECT", 6}, {(const unsigned char *)num, 0}};
     sel[1].len = (size_t)snprintf(num, sizeof num, "%d", db);
-    size_t need = (c->ncmds == 0 && db ? ldb_logfmt_args_size(2, sel) : 0) + 20 + name.len + args_len;
+    size_t need = (c->ncmds == 0 && db ? ldb_logfmt_args_size(2, sel) : 0) + 20 + name.len +
+                  args_len + extra_len;
     if (ldb_buf_reserve(c->alloc, &c->body, need) != 0) {
         snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte key", args_len);
         return LAYERDB_NOMEM;
@@ -208,46 +229,24 @@ static int add_command(ldb_compactor *c, int db, size_t argc, ldb_slice name,
     memcpy(p, name.p, name.len);
     p += name.len;
     memcpy(p, args, args_len);
-    c->body.len = (size_t)(p + args_len - c->body.p);
+    if (extra_len) memcpy(p + args_len, extra, extra_len);
+    c->body.len = (size_t)(p + args_len + extra_len - c->body.p);
     c->ncmds++;
     return LAYERDB_OK;
 }
 
-/* Bytes of n encoded arguments at p (each a varint length and bytes). */
-static size_t args_bytes(const unsigned char *p, int n) {
-    const unsigned char *q = p;
-    for (int i = 0; i < n; i++) {
-        uint64_t len = 0;
-        int shift = 0;
-        while (*q & 0x80) len |= (uint64_t)(*q++ & 0x7f) << shift, shift += 7;
-        len |= (uint64_t)*q++ << shift;
-        q += len;
-    }
-    return (size_t)(q - p);
-}
-
-/* A string key: SET key value [PXAT ms]. The entry holds key and value
- * encoded as the record encodes them (table.h), after its type byte,
- * which is not read here: only the handle's lock guards it. */
+/* A string key: SET key value [PXAT ms]. Its state's bytes are its key
+ * and value encoded as the record encodes them (table.h). */
 static int rewrite_string(ldb_compactor *c, const ldb_snap_item *it) {
-    const unsigned char *args = ldb_entry_string_args(it->e);
-    size_t n = args_bytes(args, 2);
-    if (it->deadline < 0) return add_command(c, it->db, 3, ldb_slice_str("SET"), args, n);
+    if (it->deadline < 0)
+        return add_command(c, it->db, 3, ldb_slice_str("SET"), it->args, it->args_len, NULL, 0);
     unsigned char tail[40];
     char ms[24];
     ldb_slice px[2] = {ldb_slice_str("PXAT"), {(const unsigned char *)ms, 0}};
     px[1].len = (size_t)snprintf(ms, sizeof ms, "%lld", (long long)it->deadline);
     size_t tail_len = (size_t)(ldb_logfmt_put_args(tail, 2, px) - tail) - 1; /* no argc */
-    unsigned char *buf = ldb_malloc(c->alloc, n + tail_len);
-    if (!buf) {
-        snprintf(c->msg, sizeof c->msg, "compaction: out of memory for a %zu-byte key", n);
-        return LAYERDB_NOMEM;
-    }
-    memcpy(buf, args, n);
-    memcpy(buf + n, tail + 1, tail_len);
-    int rc = add_command(c, it->db, 5, ldb_slice_str("SET"), buf, n + tail_len);
-    ldb_free(c->alloc, buf, n + tail_len);
-    return rc;
+    return add_command(c, it->db, 5, ldb_slice_str("SET"), it->args, it->args_len, tail + 1,
+                       tail_len);
 }
 
 /* How each type is rewritten: the commands that rebuild a key of it. */
@@ -266,26 +265,12 @@ static int rewrite_item(ldb_compactor *c, const ldb_snap_item *it) {
 
 /* ---- The snapshot ---- */
 
+/* A state the snapshot hands out, under the lock: rewritten into out at
+ * once, as its bytes may be freed once the lock is let go. */
 static int collect(void *ud, const ldb_snap_item *item) {
     ldb_compactor *c = ud;
-    if (c->nitems == c->items_cap) {
-        size_t cap = c->items_cap ? c->items_cap * 2 : 1024;
-        ldb_snap_item *p = ldb_realloc(c->alloc, c->items, c->items_cap * sizeof *p, cap * sizeof *p);
-        if (!p) return -1;
-        c->items = p;
-        c->items_cap = cap;
-    }
-    c->items[c->nitems++] = *item;
-    return 0;
-}
-
-/* Rewrite the states a step collected (the lock not held: the hold keeps
- * their entries). */
-static int rewrite_items(ldb_compactor *c) {
-    int rc = LAYERDB_OK;
-    for (size_t i = 0; i < c->nitems && rc == LAYERDB_OK; i++) rc = rewrite_item(c, &c->items[i]);
-    c->nitems = 0;
-    return rc;
+    if (c->step_rc == LAYERDB_OK) c->step_rc = rewrite_item(c, item);
+    return c->step_rc == LAYERDB_OK ? 0 : -1;
 }
 
 /* ---- Work under the handle's lock ---- */
@@ -330,7 +315,6 @@ int ldb_compactor_busy(ldb_compactor *c) {
 static int begin_locked(ldb_compactor *c) {
     layerdb *db = c->db;
     int rc = ldb_db_writer_error(db);
-    if (rc == LAYERDB_OK) rc = ldb_db_hold(db, &c->hold);
     if (rc) {
         snprintf(c->msg, sizeof c->msg, "compaction: %s", layerdb_errmsg(db));
         return rc;
@@ -355,51 +339,29 @@ static int detach_locked(ldb_compactor *c) {
     return last;
 }
 
-static int unhold_locked(ldb_compactor *c) {
-    ldb_db_unhold(c->db, c->hold);
-    return 0;
-}
-
-/* A step of freeing what the snapshot held: the entries left. */
-static int collect_locked(ldb_compactor *c) {
-    size_t left = ldb_db_collect(c->db);
-    return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* Free the entries the hold kept, a bounded step under the lock at a
- * time, rather than leaving them all to writes. Stop when a step frees
- * nothing: the last entries may wait for the writer thread to pass a
- * batch, which only writes move on, and those writes then free them. */
-static void collect_held(ldb_compactor *c) {
-    int left = INT_MAX, now;
-    while ((now = run_locked(c, collect_locked)) > 0 && now < left) left = now;
-}
-
-/* The snapshot ends: the last states are rewritten while their entries
- * are still held, then the hold ends. */
+/* The snapshot ends, however it went. */
 static int end_snapshot(ldb_compactor *c, int rc) {
     int last = run_locked(c, detach_locked);
+    if (rc == LAYERDB_OK && c->step_rc) rc = c->step_rc; /* c->msg says it */
     if (rc == LAYERDB_OK && last < 0) {
         snprintf(c->msg, sizeof c->msg, "compaction cancelled: FLUSHDB, FLUSHALL or SWAPDB ran, "
                  "or no memory to keep the snapshot");
         rc = LAYERDB_NOMEM;
     }
-    if (rc == LAYERDB_OK) rc = rewrite_items(c);
     if (rc == LAYERDB_OK) rc = end_record(c);
-    c->nitems = 0;
-    run_locked(c, unhold_locked);
+    if (rc == LAYERDB_OK) rc = write_out(c);
     ldb_snapshot_free(&c->snap);
-    collect_held(c);
     return rc;
 }
 
 /* Step 3. */
 static int write_snapshot(ldb_compactor *c) {
+    c->step_rc = LAYERDB_OK;
     int rc = run_locked(c, begin_locked);
     if (rc) return rc;
     for (;;) {
-        if (run_locked(c, step_locked) <= 0) break; /* end_snapshot tells a cancel */
-        rc = rewrite_items(c);
+        if (run_locked(c, step_locked) <= 0) break; /* end_snapshot tells why */
+        rc = write_if_full(c);
         if (rc == LAYERDB_OK && cancelled(c)) {
             snprintf(c->msg, sizeof c->msg, "compaction cancelled: the handle is closing");
             rc = LAYERDB_INVALID;
@@ -472,6 +434,7 @@ static int copy_tail(ldb_compactor *c, uint64_t to) {
             rc = read_old(c, LDB_FRAME_SIZE + len, off);
             if (rc == LAYERDB_OK) rc = copy_records(c, LDB_FRAME_SIZE + len, &used);
         }
+        if (rc == LAYERDB_OK) rc = write_if_full(c);
         if (rc) return rc;
         assert(used > 0);
         c->copied += used;
@@ -492,9 +455,9 @@ static int catch_up(ldb_compactor *c) {
             snprintf(c->msg, sizeof c->msg, "compaction cancelled: the handle is closing");
             return LAYERDB_INVALID;
         }
-        if (c->copied - from <= SWITCH_GAP) return LAYERDB_OK;
+        if (c->copied - from <= SWITCH_GAP) break;
     }
-    return LAYERDB_OK;
+    return sync_new(c); /* so that prepare's fsync has only the last bytes */
 }
 
 /* Step 5, in the writer thread (see ldb_writer_switch): the old file is
@@ -592,6 +555,7 @@ static void remove_file(ldb_compactor *c) {
 
 static int compact(ldb_compactor *c) {
     c->out.len = c->body.len = c->ncmds = 0;
+    c->unsynced = 0;
     int rc = create_file(c);
     if (rc == LAYERDB_OK) rc = write_snapshot(c);
     if (rc == LAYERDB_OK) rc = catch_up(c);
@@ -600,9 +564,6 @@ static int compact(ldb_compactor *c) {
     ldb_buf_free(c->alloc, &c->out);
     ldb_buf_free(c->alloc, &c->body);
     ldb_buf_free(c->alloc, &c->rbuf);
-    ldb_free(c->alloc, c->items, c->items_cap * sizeof *c->items);
-    c->items = NULL;
-    c->items_cap = 0;
     return rc;
 }
 

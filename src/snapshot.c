@@ -83,10 +83,23 @@ static int save(ldb_snapshot *s, ldb_snap_item item) {
     return 0;
 }
 
-/* The state of e (in database d) now, to hand out. */
+/* The state of e (in database d) now, to hand out; its bytes are e's. */
 static ldb_snap_item state_of(ldb_keyspace *ks, int d, const ldb_entry *e) {
-    ldb_snap_item item = {e, ldb_ks_deadline(ks, d, e), (uint8_t)d, (uint8_t)ldb_entry_type(e)};
+    ldb_entry_view v;
+    ldb_entry_decode(e, &v);
+    ldb_snap_item item = {ldb_entry_string_args(e), v.alloc_size - 1, ldb_ks_deadline(ks, d, e),
+                          (uint8_t)d, (uint8_t)v.type};
     return item;
+}
+
+/* Save the state of e (in database d) as it is now: a copy of its bytes. */
+static int save_state(ldb_snapshot *s, ldb_keyspace *ks, int d, const ldb_entry *e) {
+    ldb_snap_item item = state_of(ks, d, e);
+    unsigned char *copy = block_alloc(s, item.args_len);
+    if (!copy) return -1;
+    memcpy(copy, item.args, item.args_len);
+    item.args = copy;
+    return save(s, item);
 }
 
 /* Put key in seen[d], as a string entry with an empty value (table.h)
@@ -108,7 +121,7 @@ static int mark_seen(ldb_snapshot *s, int d, const void *key, size_t klen) {
 void ldb_snapshot_touch(ldb_snapshot *s, ldb_keyspace *ks, int d, const void *key, size_t klen,
                         const ldb_entry *e) {
     if (s->cancelled || ldb_table_find(&s->seen[d], key, klen)) return;
-    if (mark_seen(s, d, key, klen) != 0 || (e && save(s, state_of(ks, d, e)) != 0))
+    if (mark_seen(s, d, key, klen) != 0 || (e && save_state(s, ks, d, e) != 0))
         ldb_snapshot_cancel(s);
 }
 

@@ -22,20 +22,20 @@
  * is: at most a key's state twice (saved after the scan had passed it),
  * the same both times, which is harmless to what replays it.
  *
- * The entries handed out must stay allocated until they are read: the
- * caller holds the handle's dropped entries (ldb_db_hold) for the
- * snapshot's lifetime, so none is freed. A whole-database change (FLUSHDB,
- * FLUSHALL, SWAPDB), or no memory to save a key, cancels the snapshot.
- * 'seen' grows by the table's incremental resize, so no change pays for
- * rehashing it whole, and its keys are copied into large blocks.
+ * Nothing has to outlive the lock: a state found in a table is handed out
+ * during the step, under the lock, and a saved state is a copy of the
+ * key's bytes, which the snapshot keeps. So entries are freed as usual
+ * while a snapshot runs. A whole-database change (FLUSHDB, FLUSHALL,
+ * SWAPDB), or no memory to save a key, cancels the snapshot. 'seen' grows
+ * by the table's incremental resize, so no change pays for rehashing it
+ * whole, and the keys and saved states live in large blocks, allocated
+ * and freed a megabyte at a time.
  *
- * Memory: about 40 bytes plus the key's length per key changed after T
- * (its saved state and its place in 'seen'), plus the entries those
- * changes dropped, held until the snapshot ends. Nothing per key that did
- * not change.
+ * Memory: per key changed after T, its key twice and its value once, plus
+ * about 40 bytes. Nothing per key that did not change.
  *
- * Later types whose structures change in place (a list push) must save
- * their state at T in ldb_snapshot_touch by value, not by pointer.
+ * A later type saves its state in ldb_snapshot_touch as a string's is
+ * saved: as the bytes that rewrite it, copied.
  * Not thread-safe: the handle's lock guards every call. */
 #ifndef LDB_SNAPSHOT_H
 #define LDB_SNAPSHOT_H
@@ -48,17 +48,20 @@ struct ldb_keyspace;
 
 /* One key's state as a step hands it out. */
 typedef struct ldb_snap_item {
-    const ldb_entry *e; /* key and value; read only the bytes after the
-                           type byte without the lock (table.h) */
+    const unsigned char *args; /* key and value, encoded as a record's
+                           arguments (a string entry's bytes after its type
+                           byte, table.h); valid during the call to fn */
+    size_t args_len;
     int64_t deadline;   /* -1 for none */
     uint8_t db;
     uint8_t type;       /* enum ldb_type */
 } ldb_snap_item;
 
-/* Where the entries of 'seen' live: large blocks, filled in turn and
- * freed together, so that millions of small keys are neither allocated
- * nor freed one by one (freeing them one by one left the C library's
- * allocator to consolidate them inside a later write, for seconds). */
+/* Where the entries of 'seen' and the saved states live: large blocks,
+ * filled in turn and freed together, so that millions of small keys are
+ * neither allocated nor freed one by one (freeing them one by one left the
+ * C library's allocator to consolidate them inside a later write, for
+ * seconds). */
 typedef struct ldb_snap_block ldb_snap_block;
 
 typedef struct ldb_snapshot {
@@ -83,7 +86,7 @@ LDB_INTERNAL void ldb_snapshot_touch(ldb_snapshot *s, struct ldb_keyspace *ks, i
                                      const void *key, size_t klen, const ldb_entry *e);
 LDB_INTERNAL void ldb_snapshot_cancel(ldb_snapshot *s);
 
-/* One step (the lock held for reading at least): up to 'slots' saved
+/* One step (the lock held for reading at least; fn runs under it): up to 'slots' saved
  * states, then the table scan on for about 'slots' slots. Each state goes
  * to fn. Returns 1 while there is more, 0 when the snapshot is whole but
  * for what changes save from now on, -1 if it was cancelled. */

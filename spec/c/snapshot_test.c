@@ -50,11 +50,13 @@ static ldb_entry *find(ldb_keyspace *ks, int d, int i) {
 
 static int check_item(void *ud, const ldb_snap_item *it) {
     (void)ud;
-    ldb_entry_view v;
-    ldb_entry_decode(it->e, &v);
+    /* args: the key's length and bytes, the value's (short: one-byte lengths) */
+    size_t klen = it->args[0], vlen = it->args[1 + klen];
+    CHECK(klen < 16 && vlen < 16 && it->args_len == 2 + klen + vlen);
+    if (klen >= 16 || vlen >= 16) return 0;
     char kb[16] = "", vb[16] = "";
-    memcpy(kb, v.key + 1, v.klen - 1 < 15 ? v.klen - 1 : 15);
-    memcpy(vb, v.val + 1, v.vlen - 1 < 15 ? v.vlen - 1 : 15);
+    memcpy(kb, it->args + 2, klen - 1);
+    memcpy(vb, it->args + 3 + klen, vlen - 1);
     int i = atoi(kb), value = atoi(vb);
     model_key *m = &at_t[it->db][i];
     if (!m->present || m->value != value || m->deadline != it->deadline) {
