@@ -4,7 +4,8 @@
  *   BENCH_KEYS=N  keys per run instead of 1,000,000 (a quick smoke test)
  *   TMPDIR        where the temporary database directory goes (/tmp)
  *   BENCH_ONLY=commands  only the command layer's rows (bench_commands.c);
- *   BENCH_ONLY=sets      only the fast path's (bench_layerdb.c)
+ *   BENCH_ONLY=sets      only the fast path's (bench_layerdb.c);
+ *   BENCH_ONLY=compact   only compaction's and the followers' (bench_compact.c)
  *
  * Progress goes to stderr, the report to stdout. Exits 1 if any check
  * failed (a wrong or missing value, a lost key, a leak), 0 otherwise. */
@@ -35,6 +36,13 @@ int main(int argc, char **argv) {
         bench_free(&b);
         return b.failures > 0 ? 1 : 0;
     }
+    if (only && strcmp(only, "compact") == 0) { /* the file over time alone */
+        b.section = BENCH_SECTION_FILE;
+        bench_compact(&b);
+        bench_print_report(&b);
+        bench_free(&b);
+        return b.failures > 0 ? 1 : 0;
+    }
     /* The disk's baseline, then memory before any other engine run: a
      * clean heap keeps the RSS figure honest. Sections set the print order. */
     b.section = BENCH_SECTION_DISK;
@@ -48,6 +56,8 @@ int main(int argc, char **argv) {
     b.section = BENCH_SECTION_COMMANDS;
     bench_commands(&b);
     bench_redis_commands(&b);
+    b.section = BENCH_SECTION_FILE;
+    bench_compact(&b);
     b.section = BENCH_SECTION_LMDB;
     bench_lmdb(&b);
     b.section = BENCH_SECTION_SQLITE;

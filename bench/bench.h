@@ -3,7 +3,8 @@
  *
  * One struct bench holds a whole run. bench.c's main() fills it and hands it
  * to each measuring file (bench_disk.c, bench_memory.c, bench_redis.c,
- * bench_layerdb.c, bench_latency.c, bench_lmdb.c, bench_sqlite.c). Each
+ * bench_layerdb.c, bench_latency.c, bench_commands.c, bench_compact.c,
+ * bench_lmdb.c, bench_sqlite.c). Each
  * appends rows to its table, and bench_table.c prints the table.
  * Invariants:
  *  (1) Key i is the 16 bytes at b->keys + 16*i: "key:%012u" of ids[i], with
@@ -46,9 +47,10 @@ enum bench_section {
     BENCH_SECTION_LAYERDB = 1,
     BENCH_SECTION_COMMANDS = 2,
     BENCH_SECTION_MEMORY = 3,
-    BENCH_SECTION_LMDB = 4,
-    BENCH_SECTION_SQLITE = 5,
-    BENCH_SECTIONS = 5  /* the last one */
+    BENCH_SECTION_FILE = 4,   /* compaction and followers (bench_compact.c) */
+    BENCH_SECTION_LMDB = 5,
+    BENCH_SECTION_SQLITE = 6,
+    BENCH_SECTIONS = 6  /* the last one */
 };
 
 struct bench_row {
@@ -86,6 +88,7 @@ void bench_init(struct bench *b);  /* keys, permutations, temp dir */
 void bench_free(struct bench *b);  /* arrays and temp dir */
 void bench_loadavg(char *out, size_t cap); /* "0.52 0.40 0.31" */
 double bench_now(void);            /* CLOCK_MONOTONIC, in seconds */
+uint64_t bench_random(uint64_t *state); /* splitmix64: the next number */
 static inline const char *bench_key(const struct bench *b, size_t i) {
     return b->keys + i * BENCH_KEY_LEN;
 }
@@ -135,6 +138,7 @@ void bench_latency(struct bench *b);  /* bench_latency.c */
 void bench_redis_memory(struct bench *b); /* bench_redis.c */
 void bench_redis_commands(struct bench *b); /* bench_redis.c: redis-benchmark */
 void bench_commands(struct bench *b); /* bench_commands.c */
+void bench_compact(struct bench *b);  /* bench_compact.c: the file over time */
 /* The cold rows' child: "layerdb-bench --cold fill|open PATH [N]". */
 int bench_cold_main(int argc, char **argv);
 

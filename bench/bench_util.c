@@ -22,7 +22,7 @@
 /* ---- Keys and values ---- */
 
 /* splitmix64: small, fast and good enough to shuffle keys. */
-static uint64_t next_random(uint64_t *state) {
+uint64_t bench_random(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -33,7 +33,7 @@ static uint64_t next_random(uint64_t *state) {
 static void shuffle(uint32_t *a, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) a[i] = (uint32_t)i;
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(next_random(&seed) % i);
+        size_t j = (size_t)(bench_random(&seed) % i);
         uint32_t t = a[i - 1];
         a[i - 1] = a[j];
         a[j] = t;
