@@ -80,6 +80,20 @@ static inline int ldb_entry_reference_batch(const ldb_entry *e) {
 /* Bytes of e's allocation. */
 LDB_INTERNAL size_t ldb_entry_size(const ldb_entry *e);
 
+/* The same, inline, for the keyspace's count of live bytes on every put
+ * (keyspace.c): the two lengths' varints read in place. */
+static inline size_t ldb_entry_size_inline(const ldb_entry *e) {
+    const unsigned char *p = (const unsigned char *)e + 1;
+    for (int i = 0; i < 2; i++) {
+        uint64_t len = 0;
+        int shift = 0;
+        while (*p & 0x80) len |= (uint64_t)(*p++ & 0x7f) << shift, shift += 7;
+        len |= (uint64_t)*p++ << shift;
+        p += len;
+    }
+    return (size_t)(p - (const unsigned char *)e);
+}
+
 /* One array of slots: tags[i] is EMPTY, DELETED or a hash tag; ents[i] the
  * entry when tagged. Both live in one allocation of cap * 9 bytes. */
 typedef struct ldb_slots {
