@@ -276,27 +276,17 @@ static int collect(void *ud, const ldb_snap_item *item) {
 /* ---- Work under the handle's lock ---- */
 
 /* Run c->locked = fn with the handle's lock held for writing, by the
- * first write that comes or by this thread (see TAKING THE LOCK). The
- * request is raised again at every try, as a write that was planning the
- * next check may have just covered it. Returns fn's result. */
+ * first write that comes or by this thread (see TAKING THE LOCK).
+ * Returns fn's result. */
 static int run_locked(ldb_compactor *c, int (*fn)(ldb_compactor *)) {
     c->locked = fn;
     atomic_store(&c->pending, 1);
-    long pause_ns = 20 * 1000;
-    for (;;) {
-        ldb_db_attention(c->db);
-        if (!atomic_load(&c->pending)) break; /* a write ran it */
-        if (ldb_db_trylock(c->db) == 0) {
-            if (atomic_load(&c->pending)) {
-                c->locked_rc = fn(c);
-                atomic_store(&c->pending, 0);
-            }
-            ldb_db_unlock(c->db);
-            break;
+    if (ldb_db_lock_unless(c->db, &c->pending, 0)) {
+        if (atomic_load(&c->pending)) {
+            c->locked_rc = fn(c);
+            atomic_store(&c->pending, 0);
         }
-        struct timespec pause = {0, pause_ns};
-        nanosleep(&pause, NULL);
-        if (pause_ns < 1000 * 1000) pause_ns *= 2;
+        ldb_db_unlock(c->db);
     }
     return c->locked_rc;
 }

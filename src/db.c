@@ -42,26 +42,21 @@
 #include "table.h"
 #include "writer.h"
 
-/* Entries the table dropped while something may still read them: the
- * writer thread, which may still encode a SET_REF to one (log_set), or a
- * hold (ldb_db_hold: a snapshot being written, say, reads entries for
- * seconds). They are freed, by the thread that allocated them, once the
- * writer is past the batch it was in when the last one came and every
- * hold that began before it has ended (limbo_collect). Room for a write's
- * drops is made before the write changes anything (limbo_reserve), so
- * dropping never fails. */
+/* Entries the table dropped while the writer thread may still read them:
+ * it may still encode a SET_REF to one (log_set). They are freed, by the
+ * thread that allocated them, once the writer is past the batch it was in
+ * when the last one came (limbo_collect). Room for a write's drops is made
+ * before the write changes anything (limbo_reserve), so dropping never
+ * fails. */
 #define LIMBO_KEEP 4096 /* entries of limbo room kept between writes */
 #define LIMBO_FREE_STEP 4096 /* entries one write frees at most: a limbo
-                                that a long hold filled (millions of
-                                entries after a compaction) is freed over
-                                many writes, each bounded */
-#define MAX_HOLDS 8
+                                a FLUSHDB filled is freed over many
+                                writes, each bounded */
 
 typedef struct ldb_limbo {
     ldb_entry **ents;
     size_t n, cap;
     uint64_t batch; /* the writer's batch when the last one came */
-    uint64_t epoch; /* the hold epoch when the last one came */
 } ldb_limbo;
 
 struct layerdb {
@@ -72,9 +67,6 @@ struct layerdb {
     int open_failed;          /* holds only errmsg: every call is refused */
     ldb_keyspace ks;          /* (L) the databases; the fast path uses 0 */
     ldb_limbo limbo;          /* (L) */
-    uint64_t epoch;           /* (L) counts holds begun */
-    uint64_t holds[MAX_HOLDS]; /* (L) the epochs of the holds in force */
-    int nholds;               /* (L) */
     ldb_entry *taken;         /* (L) last layerdb_take result, freed by the
                                  next modifying call */
     layerdb_client *client;   /* (L) layerdb_command's client context */
@@ -88,7 +80,7 @@ struct layerdb {
     _Atomic uint64_t compact_at; /* the log position past which a write
                                  checks whether to compact (compact_due);
                                  written under the lock, but for the
-                                 compactor's 0 (ldb_db_attention) */
+                                 compactor's 0 (ask_attention) */
     double compact_factor;    /* options: 0 = no automatic compaction */
     uint64_t compact_min;
     ldb_follower *follower;   /* a read-only handle's file, or NULL */
@@ -408,13 +400,6 @@ static void limbo_free_all(layerdb *db) {
     }
 }
 
-/* Does a hold that began at or before 'epoch' still hold? */
-static int held_since(const layerdb *db, uint64_t epoch) {
-    for (int i = 0; i < db->nholds; i++)
-        if (db->holds[i] <= epoch) return 1;
-    return 0;
-}
-
 /* Free up to LIMBO_FREE_STEP entries of a limbo that may be freed: the
  * last ones (any order will do, as all may go). */
 static void limbo_free_some(layerdb *db) {
@@ -424,10 +409,9 @@ static void limbo_free_some(layerdb *db) {
 }
 
 /* Free the limbo, a step at a time, once the writer is past every SET_REF
- * it may hold and no hold older than its last entry remains. */
+ * it may hold. */
 LDB_HOT_INLINE void limbo_collect(layerdb *db) {
-    if (db->limbo.n && !(db->writer && ldb_writer_may_reference(db->writer, db->limbo.batch)) &&
-        !(db->nholds && held_since(db, db->limbo.epoch)))
+    if (db->limbo.n && !(db->writer && ldb_writer_may_reference(db->writer, db->limbo.batch)))
         limbo_free_some(db);
 }
 
@@ -445,23 +429,20 @@ static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
 
 /* Room to drop 'drops' entries, made before a write changes anything. */
 LDB_HOT_INLINE int limbo_reserve(layerdb *db, size_t drops) {
-    if (!db->writer && !db->nholds && !db->limbo.n) return LAYERDB_OK;
+    if (!db->writer && !db->limbo.n) return LAYERDB_OK;
     limbo_collect(db);
     return db->limbo.cap - db->limbo.n >= drops ? LAYERDB_OK : limbo_grow(db, drops);
 }
 
 /* Free an entry the table no longer holds, or put it in the limbo if a
- * SET_REF queued in one of the last two batches may point at it, or a
- * hold is in force. */
+ * SET_REF queued in one of the last two batches may point at it. */
 static inline void drop_entry(layerdb *db, ldb_entry *e) {
     if (!e) return;
     int tag = ldb_entry_reference_batch(e);
-    if (db->nholds ||
-        (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag))) {
+    if (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag)) {
         assert(db->limbo.n < db->limbo.cap); /* limbo_reserve came first */
         db->limbo.ents[db->limbo.n++] = e;
-        db->limbo.batch = db->writer ? ldb_writer_batch(db->writer) : 0;
-        db->limbo.epoch = db->epoch;
+        db->limbo.batch = ldb_writer_batch(db->writer);
     } else {
         ldb_entry_free(&db->alloc, e);
     }
@@ -482,7 +463,7 @@ LDB_HOT_INLINE int write_reserve(layerdb *db, size_t need) {
  * a few adds and stores and a copy per argument. */
 LDB_HOT_INLINE int log_encode(layerdb *db, size_t argc, const ldb_slice *argv, size_t *need) {
     *need = 0;
-    if (!db->writer) return limbo_reserve(db, 2); /* a hold may keep drops */
+    if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_command_record_size(argc, argv);
     int rc = write_reserve(db, *need);
     if (rc == LAYERDB_OK) ldb_writer_encode(db->writer, *need, argc, argv);
@@ -500,7 +481,7 @@ static inline uint64_t log_commit(layerdb *db, size_t need) {
  * *need gets the record's size for log_set. */
 LDB_HOT_INLINE int log_reserve_set(layerdb *db, size_t esize, size_t *need) {
     *need = 0;
-    if (!db->writer) return limbo_reserve(db, 2); /* a hold may keep drops */
+    if (!db->writer) return LAYERDB_OK;
     *need = ldb_logfmt_encoded_record_size(3, &ldb_logfmt_set_name, esize - 1);
     return write_reserve(db, *need);
 }
@@ -538,7 +519,7 @@ static LDB_COLD void compact_due(layerdb *db) {
     if (ldb_compactor_busy(db->compactor)) {
         /* No check until it ends (ldb_db_file_moved plans the next), but
          * when it lowers compact_at to wait for a write
-         * (ldb_db_attention). */
+         * (ask_attention). */
         set_compact_at(db, UINT64_MAX);
         ldb_compactor_attend(db->compactor);
     } else if (queued - db->file_base < compact_limit(db) || db->compact_factor == 0) {
@@ -921,12 +902,16 @@ void ldb_db_compaction_failed(layerdb *db) {
     if (db->compact_factor != 0) set_compact_at(db, ldb_writer_queued(db->writer) + db->compact_min);
 }
 
-void ldb_db_attention(layerdb *db) {
+/* Lower compact_at: the next write calls compact_due, which attends. A
+ * write planning the next check may just have covered the last request,
+ * so it is raised again at every try. */
+static void ask_attention(void *ud) {
+    layerdb *db = ud;
     atomic_store(&db->compact_at, 0);
 }
 
-int ldb_db_trylock(layerdb *db) {
-    return ldb_rwlock_trywrlock(&db->lock);
+int ldb_db_lock_unless(layerdb *db, atomic_int *flag, int give_up_at) {
+    return ldb_rwlock_wrlock_unless(&db->lock, flag, give_up_at, ask_attention, db);
 }
 
 int ldb_db_compact_begin(layerdb *db, int *already) {
@@ -944,23 +929,3 @@ int ldb_db_wait_durable(layerdb *db, uint64_t end) {
     return wait_durable(db, end);
 }
 
-int ldb_db_hold(layerdb *db, uint64_t *hold) {
-    if (db->nholds == MAX_HOLDS)
-        return seterr(db, LAYERDB_NOMEM, "more than %d holds on the handle's entries", MAX_HOLDS);
-    *hold = db->holds[db->nholds++] = ++db->epoch;
-    return LAYERDB_OK;
-}
-
-void ldb_db_unhold(layerdb *db, uint64_t hold) {
-    for (int i = 0; i < db->nholds; i++) {
-        if (db->holds[i] != hold) continue;
-        db->holds[i] = db->holds[--db->nholds];
-        return;
-    }
-    assert(!"ldb_db_unhold of a hold not in force");
-}
-
-size_t ldb_db_collect(layerdb *db) {
-    limbo_collect(db);
-    return db->limbo.n;
-}

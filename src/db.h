@@ -13,6 +13,7 @@
 #ifndef LDB_DB_H
 #define LDB_DB_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,17 +58,6 @@ LDB_INTERNAL void ldb_db_drop(layerdb *db, ldb_entry *e);
  * ldb_db_wait_durable (0 when not logging). Cannot fail. */
 LDB_INTERNAL uint64_t ldb_db_log(layerdb *db, size_t ncmds, const unsigned char *body,
                                  size_t len);
-/* (lock held) Keep every key entry the keyspace drops from now on
- * allocated until ldb_db_unhold(db, *hold): for whatever reads entries
- * without the lock, for as long as it takes (a snapshot being written, a
- * thread reading values it found). Held entries wait in the limbo and are
- * freed by the first write (or ldb_db_collect) after the last hold older
- * than them ends. LAYERDB_OK, or LAYERDB_NOMEM past 8 holds at once. */
-LDB_INTERNAL int ldb_db_hold(layerdb *db, uint64_t *hold);
-LDB_INTERNAL void ldb_db_unhold(layerdb *db, uint64_t hold);
-/* (lock held) Free what the limbo may free now, a bounded step of it;
- * returns the entries left in it. */
-LDB_INTERNAL size_t ldb_db_collect(layerdb *db);
 /* ---- For compaction (compact.c) ---- */
 struct ldb_writer;
 /* The writer thread, NULL when not logging; the file's path. */
@@ -79,10 +69,10 @@ LDB_INTERNAL int ldb_db_writer_error(layerdb *db);
  * and its checksum seed; and the same once a compaction moved the log. */
 LDB_INTERNAL void ldb_db_file(layerdb *db, int *fd, uint64_t *base, uint64_t *salt);
 LDB_INTERNAL void ldb_db_file_moved(layerdb *db, int fd, uint64_t base, uint64_t salt);
-/* Ask the next write to call ldb_compactor_attend (any thread, no lock);
- * and take the lock for writing without waiting: 0, or EBUSY. */
-LDB_INTERNAL void ldb_db_attention(layerdb *db);
-LDB_INTERNAL int ldb_db_trylock(layerdb *db);
+/* Take the lock for writing unless *flag becomes give_up_at first
+ * (ldb_rwlock_wrlock_unless), asking the next write before every try to
+ * call ldb_compactor_attend: 1 when locked. */
+LDB_INTERNAL int ldb_db_lock_unless(layerdb *db, atomic_int *flag, int give_up_at);
 /* (lock held) A compaction failed: try again automatically only once the
  * file has grown by compact_min_bytes. */
 LDB_INTERNAL void ldb_db_compaction_failed(layerdb *db);

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <sched.h>
+#include <time.h>
 
 #include "rwlock.h"
 
@@ -65,4 +66,18 @@ void ldb_rwlock_wrunlock(ldb_rwlock *l) {
     assert(atomic_load_explicit(&l->writing, memory_order_relaxed) == 1); /* (2) */
     atomic_store_explicit(&l->writing, 0, memory_order_release);
     pthread_mutex_unlock(&l->writer);
+}
+
+int ldb_rwlock_wrlock_unless(ldb_rwlock *l, atomic_int *flag, int give_up_at,
+                             void (*each_try)(void *), void *ud) {
+    long pause_ns = 20 * 1000;
+    for (;;) {
+        if (each_try) each_try(ud);
+        if (ldb_rwlock_trywrlock(l) == 0) break;
+        if (flag && atomic_load_explicit(flag, memory_order_acquire) == give_up_at) return 0;
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+        if (pause_ns < 1000 * 1000) pause_ns *= 2;
+    }
+    return 1;
 }

@@ -48,5 +48,15 @@ LDB_INTERNAL void ldb_rwlock_wrlock(ldb_rwlock *l);
 /* 0 when locked for writing, else EBUSY (another writer has it). */
 LDB_INTERNAL int ldb_rwlock_trywrlock(ldb_rwlock *l);
 LDB_INTERNAL void ldb_rwlock_wrunlock(ldb_rwlock *l);
+/* Take it for writing without queueing behind the threads that use it
+ * (a background thread's way: the writer thread, compaction): try, and
+ * sleep between tries, 20 us at first, up to 1 ms while a user keeps it
+ * long (a scan, say). Returns 1 when locked, or 0 as soon as *flag equals
+ * give_up_at: a user of the lock did what it was wanted for. A thread
+ * setting keys in a loop lets the lock go only for an instant between two
+ * sets, so without that way out this could try for a long time. flag
+ * NULL: never give up. each_try (may be NULL) runs before every try. */
+LDB_INTERNAL int ldb_rwlock_wrlock_unless(ldb_rwlock *l, atomic_int *flag, int give_up_at,
+                                          void (*each_try)(void *), void *ud);
 
 #endif

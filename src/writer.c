@@ -196,22 +196,10 @@ static void timed_wait_ms(ldb_writer *w, pthread_cond_t *cv, uint64_t ms) {
     pthread_cond_timedwait(cv, &w->lock, &ts);
 }
 
-/* Take the caller's lock without queueing behind callers (see LOCKS):
- * try, and sleep between tries, 20 us at first, up to 1 ms while a caller
- * keeps it long (a scan, say). Returns 1 when locked, or 0 as soon as
- * *flag equals give_up_at: a caller did what the lock was wanted for. In a
- * stream of sets the lock is free only for an instant between two sets, so
- * without that way out the thread could try for hundreds of milliseconds
- * while active grows to max_pending. flag NULL: never give up. */
+/* Take the caller's lock without queueing behind callers (see LOCKS and
+ * ldb_rwlock_wrlock_unless). */
 static int lock_callers(ldb_writer *w, atomic_int *flag, int give_up_at) {
-    long pause_ns = 20 * 1000;
-    while (ldb_rwlock_trywrlock(w->caller_lock) != 0) {
-        if (flag && atomic_load_explicit(flag, memory_order_acquire) == give_up_at) return 0;
-        struct timespec pause = {0, pause_ns};
-        nanosleep(&pause, NULL);
-        if (pause_ns < 1000 * 1000) pause_ns *= 2;
-    }
-    return 1;
+    return ldb_rwlock_wrlock_unless(w->caller_lock, flag, give_up_at, NULL, NULL);
 }
 
 /* Bytes waiting in active, exactly, or 1 if a caller cleared 'sleeping'

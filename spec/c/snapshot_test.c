@@ -39,7 +39,7 @@ static void put(ldb_keyspace *ks, int d, int i, int value, int keep_ttl) {
     ldb_entry_decode(e, &v);
     uint64_t h = ldb_table_prepare(&ks->keys[d], v.key, v.klen);
     REQUIRE(ldb_ks_put(ks, d, h, e, keep_ttl, &old) == LAYERDB_OK);
-    if (old) dropped[ndropped++] = old; /* held, as ldb_db_hold holds them */
+    if (old) dropped[ndropped++] = old; /* freed at the end: a state handed out may point into it */
 }
 
 static ldb_entry *find(ldb_keyspace *ks, int d, int i) {
