@@ -134,7 +134,10 @@ static size_t slots_find(const ldb_slots *s, size_t skip, uint64_t h, const void
     uint8_t tag = tag_of(h);
     size_t i = home_slot(h, s->cap);
     if (i < skip) i = skip;
-    for (size_t probes = 0; probes < s->cap; probes++) {
+    /* Each slot of [skip, cap) once at most: near the end of a resize
+     * that tail may hold no EMPTY slot, and going round it cap times made
+     * a lookup of an absent key in a 6M-slot table take 100 ms. */
+    for (size_t probes = 0; probes < s->cap - skip; probes++) {
         uint8_t got = s->tags[i];
         if (got == TAG_EMPTY) return SIZE_MAX;
         if (got == tag && entry_has_key(s->ents[i], key, klen)) return i;
@@ -378,6 +381,10 @@ static void slots_scan_range(const ldb_table *t, const ldb_slots *s, size_t skip
     if (s->cap == 0) return;
     size_t a = home_slot(lo, s->cap), b = home_slot(hi, s->cap);
     size_t i = a, steps = 0;
+    if (i < skip) { /* the DELETED run [0, skip), not walked slot by slot */
+        steps = skip - a;
+        i = skip;
+    }
     for (; steps < s->cap; steps++) {
         int past_b = steps > b - a;
         uint8_t tag = i < skip ? TAG_DELETED : s->tags[i]; /* see slots_find */
@@ -386,7 +393,10 @@ static void slots_scan_range(const ldb_table *t, const ldb_slots *s, size_t skip
             uint64_t h = entry_hash(t, s->ents[i]);
             if (h >= lo && h <= hi) fn(ud, s->ents[i]);
         }
-        if (++i == s->cap) i = 0;
+        if (++i == s->cap) { /* wrap, past the DELETED run [0, skip) */
+            i = skip;
+            steps += skip;
+        }
     }
 }
 
