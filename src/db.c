@@ -43,20 +43,30 @@
 #include "writer.h"
 
 /* Entries the table dropped while the writer thread may still read them:
- * it may still encode a SET_REF to one (log_set). They are freed, by the
- * thread that allocated them, once the writer is past the batch it was in
- * when the last one came (limbo_collect). Room for a write's drops is made
- * before the write changes anything (limbo_reserve), so dropping never
- * fails. */
+ * it may still encode a SET_REF to one (log_set). They wait in the limbo,
+ * a queue in the order they came, each with the writer's batch at the
+ * time, and are freed, by the thread that allocated them, once the writer
+ * is past that batch (limbo_collect): a few at each write, so that a
+ * stream of writes frees what it drops about as fast as it drops it. Room
+ * for a write's drops is made before the write changes anything
+ * (limbo_reserve), so dropping never fails.
+ * Invariants: head <= n <= cap; items[head..n) are in the order they came,
+ * so their batches never decrease. */
 #define LIMBO_KEEP 4096 /* entries of limbo room kept between writes */
-#define LIMBO_FREE_STEP 4096 /* entries one write frees at most: a limbo
-                                a FLUSHDB filled is freed over many
-                                writes, each bounded */
+#define LIMBO_FREE_STEP 64 /* entries one write frees at most: more than a
+                              write drops (but for FLUSHDB and EXEC), few
+                              enough to cost a write microseconds. A
+                              limbo that a FLUSHDB filled is freed over
+                              many writes. */
+
+typedef struct ldb_limbo_item {
+    ldb_entry *e;
+    uint64_t batch; /* the writer's batch when e came */
+} ldb_limbo_item;
 
 typedef struct ldb_limbo {
-    ldb_entry **ents;
-    size_t n, cap;
-    uint64_t batch; /* the writer's batch when the last one came */
+    ldb_limbo_item *items;
+    size_t head, n, cap; /* items[head..n) wait */
 } ldb_limbo;
 
 struct layerdb {
@@ -389,41 +399,56 @@ LDB_HOT_INLINE int log_reserve(layerdb *db, size_t need) {
 /* ---- Dropping entries (see ldb_limbo) ---- */
 
 static void limbo_free_all(layerdb *db) {
-    for (size_t i = 0; i < db->limbo.n; i++) ldb_entry_free(&db->alloc, db->limbo.ents[i]);
-    db->limbo.n = 0;
+    ldb_limbo *l = &db->limbo;
+    for (size_t i = l->head; i < l->n; i++) ldb_entry_free(&db->alloc, l->items[i].e);
+    l->head = l->n = 0;
     /* After a big flush, give the room back: a stream of writes needs
      * little of it. */
-    if ((db->writer == NULL || db->limbo.cap > LIMBO_KEEP) && db->limbo.cap) {
-        ldb_free(&db->alloc, db->limbo.ents, db->limbo.cap * sizeof *db->limbo.ents);
-        db->limbo.ents = NULL;
-        db->limbo.cap = 0;
+    if ((db->writer == NULL || l->cap > LIMBO_KEEP) && l->cap) {
+        ldb_free(&db->alloc, l->items, l->cap * sizeof *l->items);
+        l->items = NULL;
+        l->cap = 0;
     }
 }
 
-/* Free up to LIMBO_FREE_STEP entries of a limbo that may be freed: the
- * last ones (any order will do, as all may go). */
+static int limbo_may_free(const layerdb *db, const ldb_limbo_item *it) {
+    return !(db->writer && ldb_writer_may_reference(db->writer, it->batch));
+}
+
+/* Free up to LIMBO_FREE_STEP of the oldest entries the writer is past. */
 static void limbo_free_some(layerdb *db) {
-    size_t stop = db->limbo.n > LIMBO_FREE_STEP ? db->limbo.n - LIMBO_FREE_STEP : 0;
-    while (db->limbo.n > stop) ldb_entry_free(&db->alloc, db->limbo.ents[--db->limbo.n]);
-    if (db->limbo.n == 0) limbo_free_all(db); /* gives big room back */
+    ldb_limbo *l = &db->limbo;
+    size_t stop = l->n - l->head > LIMBO_FREE_STEP ? l->head + LIMBO_FREE_STEP : l->n;
+    while (l->head < stop && limbo_may_free(db, &l->items[l->head]))
+        ldb_entry_free(&db->alloc, l->items[l->head++].e);
+    if (l->head == l->n) limbo_free_all(db); /* gives big room back */
 }
 
-/* Free the limbo, a step at a time, once the writer is past every SET_REF
- * it may hold. */
+/* Free the oldest entries of the limbo, a step at a time, once the
+ * writer is past every SET_REF that may point at them. */
 LDB_HOT_INLINE void limbo_collect(layerdb *db) {
-    if (db->limbo.n && !(db->writer && ldb_writer_may_reference(db->writer, db->limbo.batch)))
-        limbo_free_some(db);
+    ldb_limbo *l = &db->limbo;
+    if (l->head < l->n && limbo_may_free(db, &l->items[l->head])) limbo_free_some(db);
 }
 
+/* Room for 'drops' more at the end: the waiting entries move to the
+ * front, and the array doubles if that is not enough. */
 static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
-    size_t cap = db->limbo.cap ? db->limbo.cap : 64;
-    while (cap - db->limbo.n < drops) cap = ldb_mul_size(cap, 2);
-    ldb_entry **p = cap == SIZE_MAX ? NULL
-                                    : ldb_realloc(&db->alloc, db->limbo.ents,
-                                                  db->limbo.cap * sizeof *p, ldb_mul_size(cap, sizeof *p));
+    ldb_limbo *l = &db->limbo;
+    if (l->head) {
+        memmove(l->items, l->items + l->head, (l->n - l->head) * sizeof *l->items);
+        l->n -= l->head;
+        l->head = 0;
+        if (l->cap - l->n >= drops && l->n <= l->cap / 2) return LAYERDB_OK;
+    }
+    size_t cap = l->cap ? l->cap : 64;
+    while (cap - l->n < drops || l->n > cap / 2) cap = ldb_mul_size(cap, 2);
+    ldb_limbo_item *p = cap == SIZE_MAX ? NULL
+                        : ldb_realloc(&db->alloc, l->items, l->cap * sizeof *p,
+                                      ldb_mul_size(cap, sizeof *p));
     if (!p) return seterr(db, LAYERDB_NOMEM, "out of memory dropping %zu entries", drops);
-    db->limbo.ents = p;
-    db->limbo.cap = cap;
+    l->items = p;
+    l->cap = cap;
     return LAYERDB_OK;
 }
 
@@ -441,8 +466,7 @@ static inline void drop_entry(layerdb *db, ldb_entry *e) {
     int tag = ldb_entry_reference_batch(e);
     if (tag >= 0 && db->writer && ldb_writer_tag_may_reference(db->writer, (unsigned)tag)) {
         assert(db->limbo.n < db->limbo.cap); /* limbo_reserve came first */
-        db->limbo.ents[db->limbo.n++] = e;
-        db->limbo.batch = ldb_writer_batch(db->writer);
+        db->limbo.items[db->limbo.n++] = (ldb_limbo_item){e, ldb_writer_batch(db->writer)};
     } else {
         ldb_entry_free(&db->alloc, e);
     }
