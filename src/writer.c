@@ -113,8 +113,6 @@
 #define LINGER_MS 2             /* gather small appends this long */
 #define POLL_US 100             /* gather's first look for a hand over */
 #define EVERYSEC_MS 1000
-#define SHRINK_BYTES (8 * 1024 * 1024) /* free a batch buffer grown past this
-                                          (a huge value) instead of keeping it */
 #define OUT_BYTES (2 * WAKE_BYTES)  /* a batch's records as the file gets them
                                        (ITEMS); holds LDB_WRITER_REF_MAX */
 
@@ -443,7 +441,11 @@ static void run_batch(ldb_writer *w, uint64_t now_ms) {
     int err = write_and_sync(w, off, do_sync, &end, &what);
     pthread_mutex_lock(&w->lock);
     w->flushing.len = 0;
-    if (w->flushing.cap > SHRINK_BYTES) ldb_buf_free(w->alloc, &w->flushing);
+    /* A batch buffer keeps its size: batches grow while an fsync runs, and
+     * growing one again (a copy, and megabytes of fresh pages to fault in)
+     * cost the set that did it 40-80 ms at 10M keys. Only a buffer that a
+     * record larger than the bound made bigger than that is given back. */
+    if (w->flushing.cap / 2 > w->max_pending) ldb_buf_free(w->alloc, &w->flushing);
     if (err) {
         w->switch_job = NULL;
         fail_locked(w, err, what, w->trunc_at);
