@@ -934,6 +934,10 @@ static void ask_attention(void *ud) {
     atomic_store(&db->compact_at, 0);
 }
 
+void ldb_db_ask_attention(layerdb *db) {
+    ask_attention(db);
+}
+
 int ldb_db_lock_unless(layerdb *db, atomic_int *flag, int give_up_at) {
     return ldb_rwlock_wrlock_unless(&db->lock, flag, give_up_at, ask_attention, db);
 }

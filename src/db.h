@@ -73,6 +73,8 @@ LDB_INTERNAL void ldb_db_file_moved(layerdb *db, int fd, uint64_t base, uint64_t
  * (ldb_rwlock_wrlock_unless), asking the next write before every try to
  * call ldb_compactor_attend: 1 when locked. */
 LDB_INTERNAL int ldb_db_lock_unless(layerdb *db, atomic_int *flag, int give_up_at);
+/* Ask the next write to call ldb_compactor_attend (any thread). */
+LDB_INTERNAL void ldb_db_ask_attention(layerdb *db);
 /* (lock held) A compaction failed: try again automatically only once the
  * file has grown by compact_min_bytes. */
 LDB_INTERNAL void ldb_db_compaction_failed(layerdb *db);
