@@ -894,7 +894,7 @@ static int run_on_pty(const char *const *args) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-TEST("progress is drawn on a terminal, erased at the end, and never with -q or off a terminal") {
+TEST("progress is drawn on a terminal (check, stats and export: the replay in bytes, then the keys), erased at the end, and never with -q or off a terminal") {
     const char *path = tmp("progress.db");
     make_awkward_model();
     write_model(path);
@@ -908,6 +908,16 @@ TEST("progress is drawn on a terminal, erased at the end, and never with -q or o
     CHECK(err[0] == '\0');
     CHECK(tool(NULL, "check", path, NULL) == 0); /* stderr a file */
     CHECK(err[0] == '\0');
+    /* stats and export show the replay too, then the keys. */
+    const char *stats[] = {"stats", path, NULL}, *export[] = {"export", path, NULL};
+    CHECK(run_on_pty(stats) == 0);
+    CHECK_TEXT(err, "\rstats: ");
+    CHECK_TEXT(err, "B of ");
+    CHECK_TEXT(err, " keys of 2513 keys (");
+    CHECK(run_on_pty(export) == 0);
+    CHECK_TEXT(err, "\rexport: ");
+    CHECK_TEXT(err, "B of ");
+    CHECK_TEXT(err, " keys of 2513 keys (");
     free_items();
 }
 

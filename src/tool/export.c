@@ -9,9 +9,10 @@
  * members>,"expire_at_ms":ms}, with "_base64" members for bytes that are
  * not UTF-8 (json.c).
  *
- * The file is opened read-only (as a follower: no lock, nothing written),
- * and read through the command API (walk.c), so the export is the state
- * of the file when it was opened; a key that expires while the export
+ * The file is replayed read-only into memory (walk.c's tool_walk_file:
+ * no lock, nothing written, so a live writer may hold it) and read
+ * through the command API, so the export is the state of the file when
+ * it was opened; a key that expires while the export
  * runs may be left out. Nothing is written for a key until its whole
  * value has been read. */
 #include <errno.h>
@@ -83,7 +84,7 @@ static int export_key(void *ud, layerdb_client *c, const tool_key *k) {
 int tool_export(const tool_opts *o) {
     exporter x = {.sink = {resp_command}, .o = o, .out = stdout, .db = 0};
     tool_file f;
-    int rc = tool_walk_follower(o, export_key, &x, &f);
+    int rc = tool_walk_file(o, export_key, &x, &f);
     if (rc == TOOL_OK && fflush(stdout) != 0)
         rc = tool_fail(o, "write to standard output: %s", strerror(errno));
     return rc;

@@ -55,24 +55,6 @@ int tool_db_fail(const tool_opts *o, layerdb *db, int rc) {
     return tool_fail(o, "%s", msg && msg[0] ? msg : layerdb_strerror(rc));
 }
 
-int tool_open_follower(const tool_opts *o, layerdb **db, tool_file *f) {
-    layerdb_options opts;
-    int rc = tool_file_probe(o, o->file, f);
-    if (rc != TOOL_OK) return rc;
-    layerdb_options_init(&opts);
-    opts.readonly = 1;
-    rc = layerdb_open(db, o->file, &opts);
-    if (rc == LAYERDB_OK) return TOOL_OK;
-    if (rc == LAYERDB_CORRUPT)
-        tool_fail(o, "%s\n(see 'layerdb check %s'; 'layerdb repair' cuts the file there)",
-                  layerdb_errmsg(*db), o->file);
-    else
-        tool_db_fail(o, *db, rc);
-    layerdb_close(*db);
-    *db = NULL;
-    return TOOL_FAILED;
-}
-
 /* ---- Copying ---- */
 
 static int copy_bytes(const tool_opts *o, int in, int out, const char *from, const char *to,

@@ -10,8 +10,8 @@
  * database 0). Keys of a type the tool cannot dump yet are counted but not
  * sized, and the report says how many.
  *
- * The last write is the file's mtime. The file is opened read-only, as a
- * follower: a live writer may hold it. */
+ * The last write is the file's mtime. The file is replayed read-only into
+ * memory (walk.c's tool_walk_file): a live writer may hold it. */
 #include <stdio.h>
 #include <time.h>
 
@@ -105,7 +105,7 @@ static void print_stats(const tool_opts *o, const tool_file *f, const stats *st)
 int tool_stats(const tool_opts *o) {
     stats st = {.o = o};
     tool_file f;
-    int rc = tool_walk_follower(o, stats_key, &st, &f);
+    int rc = tool_walk_file(o, stats_key, &st, &f);
     st.live_bytes = live_total(&st);
     if (rc == TOOL_OK) print_stats(o, &f, &st);
     return rc;

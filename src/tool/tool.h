@@ -98,9 +98,6 @@ void tool_human_bytes(char *buf, size_t cap, uint64_t n);
 void tool_quote(char *buf, size_t cap, const void *bytes, size_t n);
 /* Print the error of a failed call on the handle; TOOL_FAILED. */
 int tool_db_fail(const tool_opts *o, layerdb *db, int rc);
-/* Probe o->file into *f and open it read-only, as a follower: no lock,
- * nothing written. TOOL_OK with *db, or TOOL_FAILED after saying why. */
-int tool_open_follower(const tool_opts *o, layerdb **db, tool_file *f);
 
 /* ---- verify.c: a file replayed into memory, with a full report ---- */
 typedef struct tool_verify {
@@ -141,9 +138,10 @@ typedef int (*tool_key_fn)(void *ud, layerdb_client *c, const tool_key *k);
  * progress counted in keys. TOOL_OK or the first other status. */
 int tool_walk(const tool_opts *o, layerdb *db, tool_key_fn fn, void *ud);
 
-/* tool_walk over o->file opened as a follower (tool_open_follower), its
- * probe into *f; the handle is closed before returning. */
-int tool_walk_follower(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f);
+/* tool_walk over o->file replayed into memory (tool_verify_file: no
+ * lock, nothing written, progress in bytes while it replays), its probe
+ * into *f. A damaged file is refused, pointing at check and repair. */
+int tool_walk_file(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f);
 
 /* Run a command on c; the reply, or NULL after printing the engine's
  * error (an error reply is returned as a reply). */

@@ -143,12 +143,19 @@ int tool_walk(const tool_opts *o, layerdb *db, tool_key_fn fn, void *ud) {
     return rc;
 }
 
-int tool_walk_follower(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f) {
-    layerdb *db;
-    int rc = tool_open_follower(o, &db, f);
+int tool_walk_file(const tool_opts *o, tool_key_fn fn, void *ud, tool_file *f) {
+    tool_verify v;
+    int rc = tool_verify_file(o, &v);
     if (rc != TOOL_OK) return rc;
-    rc = tool_walk(o, db, fn, ud);
-    layerdb_close(db);
+    *f = v.file;
+    if (v.rc == LAYERDB_CORRUPT)
+        rc = tool_fail(o, "%s\n(see 'layerdb check %s'; 'layerdb repair' cuts the file there)",
+                       v.msg, o->file);
+    else if (v.rc != LAYERDB_OK)
+        rc = tool_fail(o, "%s", v.msg);
+    else
+        rc = tool_walk(o, v.mem, fn, ud);
+    tool_verify_free(&v);
     return rc;
 }
 
