@@ -6,6 +6,7 @@
  *   BENCH_ONLY=commands  only the command layer's rows (bench_commands.c);
  *   BENCH_ONLY=sets      only the fast path's (bench_layerdb.c);
  *   BENCH_ONLY=compact   only compaction's and the followers' (bench_compact.c)
+ *   BENCH_ONLY=compact10 only set latency with compactions at 10 x BENCH_KEYS
  *
  * Progress goes to stderr, the report to stdout. Exits 1 if any check
  * failed (a wrong or missing value, a lost key, a leak), 0 otherwise. */
@@ -32,6 +33,13 @@ int main(int argc, char **argv) {
         b.section = BENCH_SECTION_COMMANDS;
         bench_commands(&b);
         bench_redis_commands(&b);
+        bench_print_report(&b);
+        bench_free(&b);
+        return b.failures > 0 ? 1 : 0;
+    }
+    if (only && strcmp(only, "compact10") == 0) { /* the slowest row alone, while working on it */
+        b.section = BENCH_SECTION_FILE;
+        bench_compact_latency_10x(&b);
         bench_print_report(&b);
         bench_free(&b);
         return b.failures > 0 ? 1 : 0;

@@ -139,6 +139,7 @@ void bench_redis_memory(struct bench *b); /* bench_redis.c */
 void bench_redis_commands(struct bench *b); /* bench_redis.c: redis-benchmark */
 void bench_commands(struct bench *b); /* bench_commands.c */
 void bench_compact(struct bench *b);  /* bench_compact.c: the file over time */
+void bench_compact_latency_10x(struct bench *b); /* its 10 x nkeys latency rows alone */
 /* The cold rows' child: "layerdb-bench --cold fill|open PATH [N]". */
 int bench_cold_main(int argc, char **argv);
 

@@ -698,6 +698,10 @@ static void bench_lag(struct bench *b) {
 
 /* ---- The section ---- */
 
+void bench_compact_latency_10x(struct bench *b) {
+    bench_latency_at(b, 10 * b->nkeys);
+}
+
 void bench_compact(struct bench *b) {
     bench_compact_speed(b);
     bench_latency_at(b, b->nkeys);
