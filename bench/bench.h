@@ -59,7 +59,7 @@ struct bench_row {
     char test[64];    /* what was measured, and under which settings */
     char keys[48];    /* how many keys the figure comes from */
     char result[48];  /* the figure with its unit */
-    char notes[320];  /* durability, caveats, secondary figures */
+    char notes[512];  /* durability, caveats, secondary figures */
 };
 
 struct bench {
