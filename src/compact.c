@@ -306,16 +306,15 @@ static int await_attention(ldb_compactor *c) {
 static int run_locked(ldb_compactor *c, int (*fn)(ldb_compactor *)) {
     c->locked = fn;
     atomic_store(&c->pending, 1);
-    int by_write = await_attention(c);
-    if (!by_write && ldb_db_lock_unless(c->db, &c->pending, 0)) {
+    /* ldb_db_lock_unless gives up once a write ran it */
+    int by_write = await_attention(c) || !ldb_db_lock_unless(c->db, &c->pending, 0);
+    if (!by_write) {
         by_write = !atomic_load(&c->pending); /* one ran it as the lock was taken */
         if (!by_write) {
             c->locked_rc = fn(c);
             atomic_store(&c->pending, 0);
         }
         ldb_db_unlock(c->db);
-    } else {
-        by_write = 1; /* ldb_db_lock_unless gave up: a write ran it */
     }
     c->writes_attend = by_write;
     return c->locked_rc;

@@ -454,7 +454,7 @@ static LDB_COLD int limbo_grow(layerdb *db, size_t drops) {
 
 /* Room to drop 'drops' entries, made before a write changes anything. */
 LDB_HOT_INLINE int limbo_reserve(layerdb *db, size_t drops) {
-    if (!db->writer && !db->limbo.n) return LAYERDB_OK;
+    if (!db->writer) return LAYERDB_OK; /* then nothing enters the limbo */
     limbo_collect(db);
     return db->limbo.cap - db->limbo.n >= drops ? LAYERDB_OK : limbo_grow(db, drops);
 }

@@ -150,8 +150,8 @@ static LDB_COLD void touch_before_put(ldb_keyspace *ks, int d, const ldb_entry *
 
 /* The entry bytes of database d after e came in place of old. */
 static inline void count_put(ldb_keyspace *ks, int d, const ldb_entry *e, const ldb_entry *old) {
-    ks->entry_bytes[d] += ldb_entry_size_inline(e);
-    if (old) ks->entry_bytes[d] -= ldb_entry_size_inline(old);
+    ks->entry_bytes[d] += ldb_entry_size(e);
+    if (old) ks->entry_bytes[d] -= ldb_entry_size(old);
 }
 
 int ldb_ks_put(ldb_keyspace *ks, int d, uint64_t h, ldb_entry *e, int keep_ttl,

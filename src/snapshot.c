@@ -11,7 +11,6 @@
 
 #include "keyspace.h"
 #include "snapshot.h"
-#include "varint.h"
 
 _Static_assert(sizeof ((ldb_snapshot *)0)->seen / sizeof(ldb_table) == LDB_DBS,
                "a 'seen' table per database");
@@ -105,13 +104,9 @@ static int save_state(ldb_snapshot *s, ldb_keyspace *ks, int d, const ldb_entry 
 /* Put key in seen[d], as a string entry with an empty value (table.h)
  * in a block: 0, or -1 without memory. */
 static int mark_seen(ldb_snapshot *s, int d, const void *key, size_t klen) {
-    size_t n = 1 + ldb_varint_len(klen) + klen + 1;
-    unsigned char *p = block_alloc(s, n);
+    unsigned char *p = block_alloc(s, ldb_entry_string_size(klen, 0));
     if (!p) return -1;
-    p[0] = LDB_TYPE_STRING;
-    unsigned char *q = ldb_varint_put(p + 1, klen);
-    memcpy(q, key, klen);
-    q[klen] = 0; /* the value's length */
+    ldb_entry_put_string(p, key, klen, NULL, 0);
     ldb_entry *old = NULL;
     if (ldb_table_put(&s->seen[d], (ldb_entry *)p, &old) != 0) return -1; /* stays in the block */
     assert(old == NULL);

@@ -62,18 +62,26 @@ static const unsigned char *varint_get(const unsigned char *p, size_t *v) {
     return p;
 }
 
-ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
-                                   const void *val, size_t vlen, size_t *size) {
-    size_t n = 1 + ldb_varint_len(klen) + ldb_varint_len(vlen) + klen + vlen;
-    unsigned char *e = ldb_malloc(a, n);
-    if (!e) return NULL;
-    if (size) *size = n;
-    unsigned char *p = e;
+size_t ldb_entry_string_size(size_t klen, size_t vlen) {
+    return 1 + ldb_varint_len(klen) + ldb_varint_len(vlen) + klen + vlen;
+}
+
+void ldb_entry_put_string(unsigned char *p, const void *key, size_t klen, const void *val,
+                          size_t vlen) {
     *p++ = LDB_TYPE_STRING;
     p = ldb_varint_put(p, klen);
     if (klen) memcpy(p, key, klen);
     p = ldb_varint_put(p + klen, vlen);
     if (vlen && val) memcpy(p, val, vlen); /* val NULL: the caller fills it */
+}
+
+ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
+                                   const void *val, size_t vlen, size_t *size) {
+    size_t n = ldb_entry_string_size(klen, vlen);
+    unsigned char *e = ldb_malloc(a, n);
+    if (!e) return NULL;
+    if (size) *size = n;
+    ldb_entry_put_string(e, key, klen, val, vlen);
     return (ldb_entry *)e;
 }
 
@@ -85,12 +93,6 @@ void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v) {
     p = varint_get(p + v->klen, &v->vlen);
     v->val = p;
     v->alloc_size = (size_t)(v->val + v->vlen - (const unsigned char *)e);
-}
-
-size_t ldb_entry_size(const ldb_entry *e) {
-    ldb_entry_view v;
-    ldb_entry_decode(e, &v);
-    return v.alloc_size;
 }
 
 void ldb_entry_free(ldb_alloc *a, ldb_entry *e) {

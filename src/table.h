@@ -49,6 +49,12 @@ typedef struct ldb_entry_view {
  * gets its bytes. */
 LDB_INTERNAL ldb_entry *ldb_entry_create_string(ldb_alloc *a, const void *key, size_t klen,
                                                 const void *val, size_t vlen, size_t *size);
+/* The bytes of a string entry, and its encoding written at p (room for
+ * ldb_entry_string_size bytes; val NULL leaves the value for the caller):
+ * for entries that live in someone else's memory (snapshot.c's blocks). */
+LDB_INTERNAL size_t ldb_entry_string_size(size_t klen, size_t vlen);
+LDB_INTERNAL void ldb_entry_put_string(unsigned char *p, const void *key, size_t klen,
+                                       const void *val, size_t vlen);
 LDB_INTERNAL void ldb_entry_decode(const ldb_entry *e, ldb_entry_view *v);
 /* Where a string entry's key and value start, after its type byte: each a
  * varint length and the bytes, as a log record encodes two arguments. */
@@ -77,12 +83,9 @@ static inline int ldb_entry_reference_batch(const ldb_entry *e) {
     unsigned b = *(const unsigned char *)e;
     return b & LDB_ENTRY_REFERENCED ? (int)(b >> 5) : -1;
 }
-/* Bytes of e's allocation. */
-LDB_INTERNAL size_t ldb_entry_size(const ldb_entry *e);
-
-/* The same, inline, for the keyspace's count of live bytes on every put
- * (keyspace.c): the two lengths' varints read in place. */
-static inline size_t ldb_entry_size_inline(const ldb_entry *e) {
+/* Bytes of e's allocation: the two lengths' varints read in place, inline
+ * for the keyspace's count of live bytes on every put (keyspace.c). */
+static inline size_t ldb_entry_size(const ldb_entry *e) {
     const unsigned char *p = (const unsigned char *)e + 1;
     for (int i = 0; i < 2; i++) {
         uint64_t len = 0;
